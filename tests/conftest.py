@@ -1,0 +1,150 @@
+"""Shared fixtures: real PostgreSQL and Redis servers, and migrated databases on both backends.
+
+Services come from STICKERBOT_TEST_POSTGRES_URL / STICKERBOT_TEST_REDIS_URL when set,
+otherwise they are started here (tests/harness/services.py). If one cannot be had, the
+tests that need it FAIL with the reason; they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.harness.services import (
+    PgDatabases,
+    Service,
+    ServiceError,
+    check_postgres,
+    check_redis,
+    start_postgres,
+    start_redis,
+)
+
+if TYPE_CHECKING:  # imported lazily so a broken storage package fails only its users
+    from storage.db import Database
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _start(starter: Callable[[], Service | None]) -> tuple[Service | None, str]:
+    # pytest.fail outside the except block keeps the report to the one useful line.
+    try:
+        return starter(), ""
+    except ServiceError as exc:
+        return None, str(exc)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Admin URL of a PostgreSQL server that lets us create databases."""
+    given = os.environ.get("STICKERBOT_TEST_POSTGRES_URL")
+    if given:
+        _, error = _start(lambda: check_postgres(given))
+        if error:
+            pytest.fail(f"STICKERBOT_TEST_POSTGRES_URL is set but unusable: {error}", pytrace=False)
+        yield given
+        return
+    service, error = _start(start_postgres)
+    if service is None:
+        pytest.fail(f"PostgreSQL test server unavailable: {error}", pytrace=False)
+    print(f"\n[services] postgres up on {service.url} in {service.started_in_s:.2f} s")
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    given = os.environ.get("STICKERBOT_TEST_REDIS_URL")
+    if given:
+        _, error = _start(lambda: check_redis(given))
+        if error:
+            pytest.fail(f"STICKERBOT_TEST_REDIS_URL is set but unusable: {error}", pytrace=False)
+        yield given
+        return
+    service, error = _start(start_redis)
+    if service is None:
+        pytest.fail(f"Redis test server unavailable: {error}", pytrace=False)
+    print(f"\n[services] redis up on {service.url} in {service.started_in_s:.2f} s")
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(postgres_url: str) -> PgDatabases:
+    return PgDatabases(postgres_url)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once; each test gets a copy of the file (much faster than migrating)."""
+    from storage.db import Database
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()  # the last connection checkpoints the WAL into the main file
+    return path
+
+
+@pytest.fixture(scope="module")
+def _pg_module_database(pg_databases: PgDatabases) -> Iterator[str]:
+    """One scratch PostgreSQL database per test module; tests get schemas inside it."""
+    name, _url = pg_databases.create(prefix="sb_test")
+    yield name
+    pg_databases.drop(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh database (PostgreSQL: a fresh schema) with no tables, per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    dbs: PgDatabases = request.getfixturevalue("pg_databases")
+    dbname = request.getfixturevalue("_pg_module_database")
+    schema, url = dbs.create_schema(dbname)
+    yield url
+    dbs.drop_schema(dbname, schema)
+
+
+def _sqlite_copy(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    from storage.db import Database
+
+    path = tmp_path / "stickerbot.db"
+    shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+    return Database(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def sqlite_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite Database only, for tests that need no PostgreSQL coverage."""
+    db = _sqlite_copy(request, tmp_path)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated Database with a fresh schema for this test, on each backend."""
+    from storage.db import Database
+
+    if request.param == "sqlite":
+        db = _sqlite_copy(request, tmp_path)
+        yield db
+        db.dispose()
+        return
+    dbs: PgDatabases = request.getfixturevalue("pg_databases")
+    dbname = request.getfixturevalue("_pg_module_database")
+    schema, url = dbs.create_schema(dbname)
+    db = Database(url)
+    try:
+        db.migrate()  # a fresh, empty schema per test: migrating it takes ~0.1 s
+        yield db
+    finally:
+        db.dispose()
+        dbs.drop_schema(dbname, schema)
