@@ -1,0 +1,136 @@
+"""Text retrieval over the sticker library: faiss over MiniLM embeddings of Sticker.text().
+
+Vectors are L2-normalised, so inner product is cosine similarity. The index's ids are
+positions in library order; the emotion filter and exclusions are faiss ID selectors,
+so a filtered search still returns k results whenever k stickers qualify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from engine.embeddings import TextEncoder
+from engine.stickers.library import Sticker, StickerLibrary
+from engine.types import Emotion
+
+INDEX_FILE = "index.faiss"
+INDEX_META_FILE = "index.json"
+HNSW_THRESHOLD = 100_000  # exact search below this many stickers
+_HNSW_M = 32
+
+
+class StickerIndex:
+    def __init__(self, library: StickerLibrary, encoder: TextEncoder,
+                 index: faiss.Index, digest: str) -> None:
+        self.library = library
+        self.encoder = encoder
+        self.index = index
+        self.digest = digest
+        self._ids = library.ids()
+        self._position = {sid: i for i, sid in enumerate(self._ids)}
+        self._by_emotion: dict[Emotion, np.ndarray] = {
+            e: np.array([i for i, sid in enumerate(self._ids)
+                         if library.get(sid).emotion == e], dtype=np.int64)
+            for e in Emotion
+        }
+
+    @property
+    def exact(self) -> bool:
+        return isinstance(self.index, faiss.IndexFlat)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    # --- building and persistence -------------------------------------------
+    @classmethod
+    def build(cls, library: StickerLibrary, encoder: TextEncoder, *,
+              hnsw_threshold: int = HNSW_THRESHOLD) -> StickerIndex:
+        vectors = encoder.encode([s.text() for s in library])
+        dim = encoder.dim
+        if len(library) >= hnsw_threshold:
+            index: faiss.Index = faiss.IndexHNSWFlat(dim, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+        else:
+            index = faiss.IndexFlatIP(dim)
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(library, encoder, index, library.digest())
+
+    def save(self, root: Path) -> None:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / (INDEX_FILE + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, root / INDEX_FILE)
+        meta = {"digest": self.digest, "ids": self._ids, "dim": int(self.index.d),
+                "model": str(getattr(self.encoder, "model_path", ""))}
+        (root / INDEX_META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, root: Path, library: StickerLibrary, encoder: TextEncoder, *,
+             hnsw_threshold: int = HNSW_THRESHOLD) -> StickerIndex:
+        """Load the saved index, or rebuild (and save) it if the library or model changed."""
+        root = Path(root)
+        meta_path, index_path = root / INDEX_META_FILE, root / INDEX_FILE
+        if meta_path.exists() and index_path.exists():
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            fresh = (meta.get("digest") == library.digest()
+                     and meta.get("ids") == library.ids()
+                     and meta.get("model") == str(getattr(encoder, "model_path", "")))
+            if fresh:
+                return cls(library, encoder, faiss.read_index(str(index_path)), meta["digest"])
+        built = cls.build(library, encoder, hnsw_threshold=hnsw_threshold)
+        built.save(root)
+        return built
+
+    # --- search --------------------------------------------------------------
+    def search(self, query: str, *, emotion: Emotion | None = None, k: int = 5,
+               exclude: Collection[str] = ()) -> list[tuple[Sticker, float]]:
+        """Stickers whose description best fits `query`, best first, with cosine scores."""
+        vector = self.encoder.encode([query])[0]
+        return self.search_vector(vector, emotion=emotion, k=k, exclude=exclude)
+
+    def search_vector(self, vector: np.ndarray, *, emotion: Emotion | None = None,
+                      k: int = 5, exclude: Collection[str] = ()) -> list[tuple[Sticker, float]]:
+        if k <= 0 or len(self) == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        norm = float(np.linalg.norm(query))
+        if norm > 0:
+            query = query / norm
+        # The selectors hold raw pointers to each other and to the id arrays:
+        # `keep` holds the Python objects alive until the search is done.
+        keep: list[object] = []
+        selector = None
+        if emotion is not None:
+            allowed = self._by_emotion[Emotion(emotion)]
+            if len(allowed) == 0:
+                return []
+            selector = faiss.IDSelectorBatch(allowed)
+            keep += [allowed, selector]
+        excluded = np.array([self._position[s] for s in exclude if s in self._position],
+                            dtype=np.int64)
+        if len(excluded):
+            batch = faiss.IDSelectorBatch(excluded)
+            not_excluded = faiss.IDSelectorNot(batch)
+            keep += [excluded, batch, not_excluded]
+            selector = (not_excluded if selector is None
+                        else faiss.IDSelectorAnd(selector, not_excluded))
+            keep.append(selector)
+        k = min(k, len(self))
+        if selector is None:
+            scores, labels = self.index.search(query, k)
+        else:
+            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=max(64, 2 * k))
+                      if isinstance(self.index, faiss.IndexHNSW)
+                      else faiss.SearchParameters(sel=selector))
+            scores, labels = self.index.search(query, k, params=params)
+        del keep
+        return [(self.library.get(self._ids[int(i)]), float(s))
+                for s, i in zip(scores[0], labels[0], strict=True) if i >= 0]

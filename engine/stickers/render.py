@@ -1,0 +1,75 @@
+"""Rendering emoji from Noto Color Emoji into 512 px sticker images."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from engine.media import STICKER_SIZE, fit_square
+
+NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+# The font is a CBDT bitmap font: FreeType only loads it at its one strike size.
+NOTO_BITMAP_SIZE = 109
+_CANVAS = 4 * NOTO_BITMAP_SIZE
+# A code point the font cannot have: its rendering is the "missing glyph" picture.
+_MISSING_PROBE = "\U000e0f00"
+
+
+class EmojiRenderError(RuntimeError):
+    """The emoji font is missing or does not draw the asked-for emoji."""
+
+
+def emoji_id(emoji: str) -> str:
+    """Stable, filesystem-safe id: `noto-1f622`, ZWJ sequences joined with '-'.
+
+    Variation selector 16 is dropped so that "❤" and "❤️" name the same sticker.
+    """
+    points = [f"{ord(ch):x}" for ch in emoji if ch != "\ufe0f"]
+    if not points:
+        raise ValueError("empty emoji")
+    return "noto-" + "-".join(points)
+
+
+@lru_cache(maxsize=4)
+def load_emoji_font(path: Path = NOTO_EMOJI_FONT) -> ImageFont.FreeTypeFont:
+    if not Path(path).exists():
+        raise EmojiRenderError(
+            f"emoji font not found at {path}: install the Debian package "
+            "fonts-noto-color-emoji (apt-get install fonts-noto-color-emoji)"
+        )
+    # RAQM shapes ZWJ sequences and skin-tone modifiers into a single glyph.
+    return ImageFont.truetype(str(path), NOTO_BITMAP_SIZE,
+                              layout_engine=ImageFont.Layout.RAQM)
+
+
+def _draw_raw(emoji: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    canvas = Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((NOTO_BITMAP_SIZE // 2, NOTO_BITMAP_SIZE // 2), emoji,
+                                font=font, embedded_color=True)
+    return canvas
+
+
+@lru_cache(maxsize=4)
+def _missing_glyph(path: Path) -> np.ndarray:
+    return np.asarray(fit_square(_draw_raw(_MISSING_PROBE, load_emoji_font(path)), 64))
+
+
+def render_emoji(emoji: str, size: int = STICKER_SIZE,
+                 font_path: Path = NOTO_EMOJI_FONT) -> Image.Image:
+    """Draw one emoji as an RGBA square sticker, refusing blanks and tofu boxes."""
+    font = load_emoji_font(font_path)
+    # More than one glyph advance means the sequence fell apart (unsupported ZWJ).
+    width = font.getlength(emoji)
+    if width > 1.5 * NOTO_BITMAP_SIZE:
+        raise EmojiRenderError(f"{emoji!r} is not a single glyph in {font_path.name}")
+    raw = _draw_raw(emoji, font)
+    box = raw.getchannel("A").getbbox()
+    if box is None or min(box[2] - box[0], box[3] - box[1]) < NOTO_BITMAP_SIZE // 8:
+        raise EmojiRenderError(f"{emoji!r} renders blank in {font_path.name}")
+    small = np.asarray(fit_square(raw, 64))
+    if np.abs(small.astype(np.int16) - _missing_glyph(font_path)).mean() < 2.0:
+        raise EmojiRenderError(f"{emoji!r} renders as the missing-glyph box")
+    return fit_square(raw, size)
