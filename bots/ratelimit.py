@@ -1,0 +1,46 @@
+"""Per-user rate limits: a token bucket per key, refilled continuously."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """Allow `burst` messages at once and `per_minute` sustained, per key.
+
+    Keys are kept in LRU order and capped so a flood of new ids cannot grow memory.
+    """
+
+    def __init__(self, per_minute: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.pop(key, None) or _Bucket(float(self.burst), now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        allowed = bucket.tokens >= 1.0
+        if allowed:
+            bucket.tokens -= 1.0
+        self._buckets[key] = bucket
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return allowed
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until `key` may send again (0 when it may now)."""
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.tokens >= 1.0 or self.rate <= 0:
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate

@@ -1,0 +1,146 @@
+"""The responder: one fixed order of steps from a person's turn to the bot's reply.
+
+perceive -> plan the reply's emotion -> decide on a sticker -> generate (text and
+sticker) -> assemble the Reply. Components are passed in, never fetched inside;
+`load_responder` builds the default ones from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.planning import plan_reply, should_send_sticker
+from engine.prompting import build_messages
+from engine.reply_model import ReplyModel, ReplyRequest
+from engine.types import HistoryTurn, Reply, UserTurn
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from engine.perception import Perceiver
+    from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Said when the model produced nothing usable (empty after cleaning): better a plain
+# kind sentence than silence.
+FALLBACK_TEXT = "I'm here with you. Tell me more?"
+
+
+@dataclass
+class ConversationState:
+    """What the responder needs to know about the conversation so far."""
+
+    history: list[HistoryTurn] = field(default_factory=list)
+    bot_turns: int = 0
+    bot_sticker_turns: int = 0
+    recent_sticker_ids: list[str] = field(default_factory=list)
+    stickers_enabled: bool = True
+
+    @property
+    def last_bot_turn_had_sticker(self) -> bool:
+        for turn in reversed(self.history):
+            if turn.role == "bot":
+                return turn.sticker_id is not None
+        return False
+
+
+@dataclass
+class PendingTurn:
+    turn: UserTurn
+    state: ConversationState
+    images: dict[str, Image.Image] | None = None
+
+
+class Responder:
+    def __init__(self, perceiver: Perceiver, model: ReplyModel, *, sticker_rate: float) -> None:
+        self.perceiver = perceiver
+        self.model = model
+        self.sticker_rate = sticker_rate
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def respond(
+        self,
+        turn: UserTurn,
+        state: ConversationState | None = None,
+        images: dict[str, Image.Image] | None = None,
+    ) -> Reply:
+        return self.respond_batch([PendingTurn(turn, state or ConversationState(), images)])[0]
+
+    def respond_batch(self, pending: list[PendingTurn]) -> list[Reply]:
+        """Answer several independent turns with one batched generation."""
+        started = time.perf_counter()
+        perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
+        plans = [plan_reply(perception) for perception in perceptions]
+        requests = []
+        for p, perception, plan in zip(pending, perceptions, plans, strict=True):
+            want_sticker = should_send_sticker(
+                target_rate=self.sticker_rate,
+                bot_turns=p.state.bot_turns,
+                bot_sticker_turns=p.state.bot_sticker_turns,
+                last_bot_turn_had_sticker=p.state.last_bot_turn_had_sticker,
+                user_sent_sticker=p.turn.has_sticker,
+                enabled=p.turn.stickers_enabled and p.state.stickers_enabled,
+            )
+            requests.append(
+                ReplyRequest(
+                    messages=build_messages(p.state.history, p.turn.text, perception, plan),
+                    plan=plan,
+                    want_sticker=want_sticker,
+                    exclude_sticker_ids=frozenset(p.state.recent_sticker_ids),
+                )
+            )
+        outputs = self.model.reply(requests)
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        replies = []
+        for perception, plan, output in zip(perceptions, plans, outputs, strict=True):
+            text = output.text
+            if not text:
+                log.warning("model gave an empty reply; using the fallback sentence")
+                text = FALLBACK_TEXT
+            replies.append(
+                Reply(
+                    text=text,
+                    sticker=output.sticker,
+                    user_emotion=perception.emotion,
+                    user_valence=perception.valence,
+                    planned_emotion=plan.emotion,
+                    cause_words=perception.cause_words,
+                    latency_ms=latency_ms,
+                    model_version=self.model.version,
+                )
+            )
+        return replies
+
+
+def load_responder(settings: Settings) -> Responder:
+    """Build the default responder from local models and the built sticker library."""
+    from engine.embeddings import TextEncoder
+    from engine.emotion import EmotionClassifier
+    from engine.llm import ChatLLM, LLMConfig
+    from engine.perception import Perceiver
+    from engine.reply_model import RetrievalReplyModel
+    from engine.stickers import StickerIndex, StickerLibrary
+
+    encoder = TextEncoder(settings.embedding_model_path or None)
+    library = StickerLibrary.load(settings.stickers_dir)
+    index = StickerIndex.load(settings.stickers_dir, library, encoder)
+    classifier = EmotionClassifier.load(encoder)
+    llm = ChatLLM.load(
+        LLMConfig(
+            path=settings.llm_path,
+            cache_dir=settings.model_cache_dir,
+            max_new_tokens=settings.max_new_tokens,
+            temperature=settings.temperature,
+            seed=settings.seed,
+        )
+    )
+    perceiver = Perceiver(classifier, library, ocr=settings.ocr)
+    model = RetrievalReplyModel(llm, library, index)
+    return Responder(perceiver, model, sticker_rate=settings.sticker_rate)

@@ -1,0 +1,106 @@
+"""What a worker process holds: the models (loaded once) and the stores.
+
+`Runtime.handle` is the body of the `respond` task: idempotency check, memory,
+the responder, and persistence of both turns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from engine.media import MediaError, MediaLimits, decode_file
+from engine.responder import ConversationState, Responder, load_responder
+from engine.settings import Settings
+from engine.types import Reply, UserTurn
+from storage.db import Database
+from storage.memory import ConversationMemory, SqlMemory
+from storage.transcript import TranscriptStore
+
+log = logging.getLogger(__name__)
+
+# How many of the bot's recent stickers are not repeated.
+NO_REPEAT_WINDOW = 20
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    responder: Responder
+    db: Database
+    transcripts: TranscriptStore
+    memory: ConversationMemory
+
+    @classmethod
+    def load(cls, settings: Settings, responder: Responder | None = None) -> Runtime:
+        db = Database(settings.resolved_database_url)
+        db.migrate()
+        return cls(
+            settings=settings,
+            responder=responder or load_responder(settings),
+            db=db,
+            transcripts=TranscriptStore(db),
+            memory=SqlMemory(db),
+        )
+
+    def handle(self, turn: UserTurn) -> Reply:
+        started = time.perf_counter()
+        existing = self.transcripts.find_reply(turn)
+        if existing is not None:
+            log.info("turn %s was answered before; returning the stored reply", turn.task_id)
+            return existing
+        key = (turn.platform, turn.chat_id, turn.user_id)
+        bot_turns, bot_sticker_turns = self.transcripts.bot_sticker_stats(*key)
+        state = ConversationState(
+            history=self.memory.recent(*key, self.settings.memory_turns),
+            bot_turns=bot_turns,
+            bot_sticker_turns=bot_sticker_turns,
+            recent_sticker_ids=self.transcripts.recent_bot_sticker_ids(*key, NO_REPEAT_WINDOW),
+            stickers_enabled=self.transcripts.stickers_enabled(turn.platform, turn.user_id),
+        )
+        reply = self.responder.respond(turn, state, self._images(turn))
+        reply.latency_ms = int((time.perf_counter() - started) * 1000)
+        self.transcripts.record_exchange(turn, None, reply)
+        return reply
+
+    def _images(self, turn: UserTurn) -> dict[str, Image.Image]:
+        """Decode the turn's media that the library does not already describe."""
+        limits = MediaLimits.from_settings(self.settings)
+        images = {}
+        for media in turn.media:
+            if media.library_id:
+                continue
+            try:
+                images[media.path] = decode_file(media.path, limits).image
+            except (MediaError, OSError) as error:
+                # The adapter validated it on arrival; a file gone bad since is described
+                # as "an image" rather than failing the reply.
+                log.warning("could not decode stored media %s: %s", media.path, error)
+        return images
+
+
+_runtime: Runtime | None = None
+
+
+def init_runtime(settings: Settings, responder: Responder | None = None) -> Runtime:
+    """Load the models once for this process (a worker, or the embedded server)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.load(settings, responder)
+    return _runtime
+
+
+def get_runtime() -> Runtime:
+    if _runtime is None:
+        return init_runtime(Settings())
+    return _runtime
+
+
+def reset_runtime() -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.db.dispose()
+    _runtime = None

@@ -1,0 +1,23 @@
+from bots.ratelimit import RateLimiter
+
+
+def test_burst_then_refused_then_refilled():
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.allow("u", now=0.0) for _ in range(4)] == [True, True, True, False]
+    assert 0.9 < limiter.retry_after("u") <= 1.0
+    assert limiter.allow("u", now=1.01)
+    assert not limiter.allow("u", now=1.02)
+
+
+def test_users_are_limited_separately():
+    limiter = RateLimiter(per_minute=1, burst=1)
+    assert limiter.allow("a", now=0.0)
+    assert not limiter.allow("a", now=0.1)
+    assert limiter.allow("b", now=0.1)
+
+
+def test_key_table_is_bounded_under_a_flood_of_new_ids():
+    limiter = RateLimiter(per_minute=10, burst=1, max_keys=100)
+    for i in range(1000):
+        limiter.allow(f"user-{i}", now=float(i))
+    assert len(limiter._buckets) == 100
