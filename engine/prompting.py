@@ -8,10 +8,11 @@ import re
 from engine.planning import ReplyPlan
 from engine.types import HistoryTurn, Perception
 
+# Short and in the second person: a 135M model follows little more than that, and
+# narrates ("The person is hurting...") when told about "the person".
 SYSTEM_PROMPT = (
-    "You are StickerBot, a warm and empathetic friend in a chat. "
-    "Answer in one or two short sentences of plain text. "
-    "Never use hashtags, never describe stickers in brackets, and never say you are human."
+    "You are StickerBot, a caring friend chatting with someone. "
+    "Talk to them directly, in one or two short sentences."
 )
 
 # Text the model sometimes copies from the prompt's sticker notes, or decorations it adds.
@@ -22,9 +23,9 @@ _SPACES = re.compile(r"\s+")
 
 def guidance(perception: Perception, plan: ReplyPlan) -> str:
     """The line that tells the LLM what the emotion model found and what to do."""
-    feeling = f"The person seems to feel {perception.emotion.value}"
+    feeling = f"They feel {perception.emotion.value}"
     if perception.cause_words:
-        feeling += f", mainly because of: {', '.join(perception.cause_words)}"
+        feeling += f" (because of: {', '.join(perception.cause_words)})"
     return f"{feeling}. {plan.instruction}"
 
 

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_new_tokens: int = 40
     # Read caption text off unknown images (rapidocr, ~0.8 s an image).
     ocr: bool = True
-    temperature: float = 0.7
+    temperature: float = 0.6
     seed: int = 0
 
     # Conversation behaviour.

@@ -190,3 +190,12 @@ def index(pack_root: Path, library, encoder):
     from engine.stickers import StickerIndex
 
     return StickerIndex.load(pack_root, library, encoder)
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """Where the converted default LLM is cached across tests (and across local runs)."""
+    path = Path(os.environ.get("STICKERBOT_TEST_MODEL_CACHE",
+                               Path(__file__).resolve().parents[1] / "data" / "models"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

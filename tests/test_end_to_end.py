@@ -1,0 +1,113 @@
+"""End to end: `stickerbot serve` as its own process, on the real default models.
+
+Text and a sticker file go in through the JSON API; replies come back with stickers
+that fit the planned emotion, and both sides of each turn are in the database.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from engine.planning import plan_reply
+from engine.types import Emotion, Perception
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 300  # the first start converts the GGUF model (~20 s, more under load)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, pack_root: Path, model_cache: Path):
+    data_dir = tmp_path_factory.mktemp("e2e-data")
+    (data_dir / "stickers").symlink_to(pack_root)
+    port = free_port()
+    env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir), STICKERBOT_HTTP_PORT=str(port),
+               STICKERBOT_MODEL_CACHE=str(model_cache))
+    log_path = data_dir / "serve.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, str(REPO / "stickerbot.py"), "serve"],
+                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"stickerbot serve exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"stickerbot serve did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield base, data_dir, log_path
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("stickerbot serve did not stop on SIGINT")
+
+
+def assert_fits_plan(reply: dict) -> None:
+    plan = plan_reply(Perception(emotion=Emotion(reply["user_emotion"]),
+                                 valence=reply["user_valence"], confidence=1.0))
+    assert reply["planned_emotion"] == plan.emotion.value
+    assert reply["sticker"] is not None
+    assert plan.sticker_fits(Emotion(reply["sticker"]["emotion"])), reply
+
+
+def test_a_conversation_with_text_and_a_sticker_file(server, library) -> None:
+    base, data_dir, log_path = server
+    with httpx.Client(base_url=base, timeout=120) as client:
+        first = client.post("/api/chat/messages",
+                            json={"user": "e2e", "text": "I just lost my job and I feel terrible"})
+        assert first.status_code == 200, first.text
+        reply = first.json()["reply"]
+        assert len(reply["text"].split()) >= 3
+        assert reply["user_emotion"] == "sadness"
+        assert_fits_plan(reply)
+        assert client.get(reply["sticker"]["url"]).content[:4] == b"\x89PNG"
+
+        party = next(s for s in library if s.emoji == "🎉")
+        webp = io.BytesIO()
+        Image.open(library.png_file(party.id)).resize((300, 300)).save(webp, "WEBP")
+        second = client.post("/api/chat/messages", data={"user": "e2e", "text": ""},
+                             files={"sticker": ("party.webp", webp.getvalue(), "image/webp")})
+        assert second.status_code == 200, second.text
+        reply2 = second.json()["reply"]
+        assert reply2["text"]
+        assert reply2["user_emotion"] == "happiness"
+        assert_fits_plan(reply2)
+        assert reply2["sticker"]["id"] != reply["sticker"]["id"]
+
+    with sqlite3.connect(data_dir / "stickerbot.db") as db:
+        rows = db.execute("SELECT role, text, sticker_id, user_emotion, planned_emotion, "
+                          "latency_ms, model_version, media FROM messages ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["user", "bot", "user", "bot"]
+    assert rows[0][1] == "I just lost my job and I feel terrible" and rows[0][3] == "sadness"
+    assert rows[1][1] == reply["text"] and rows[1][2] == reply["sticker"]["id"]
+    assert rows[1][4] == reply["planned_emotion"] and rows[1][5] > 0
+    assert rows[1][6].startswith("smollm2-135m-instruct")
+    assert "webp" in rows[2][7]
+    assert rows[3][2] == reply2["sticker"]["id"]
+    assert "I just lost my job" not in log_path.read_text(), "message text leaked into the log"
