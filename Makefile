@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 # Emoji artwork for the default pack; raqm and fribidi keep ZWJ emoji one glyph.
 RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0
-TEST_DEBS := $(RUN_DEBS) redis-server postgresql
+TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium
 
 .PHONY: run test install install-test debs debs-test stickers lint bench clean
 

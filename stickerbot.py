@@ -26,6 +26,8 @@ def setup_logging(level: str) -> None:
     # httpx logs every request URL at INFO; Telegram URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    # Celery logs each task's return value (the reply text) at INFO: keep texts out.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 
 def load_library(settings: Settings):

@@ -129,6 +129,7 @@ def load_responder(settings: Settings) -> Responder:
     from engine.stickers import StickerIndex, StickerLibrary
 
     encoder = TextEncoder(settings.embedding_model_path or None)
+    encoder.encode(["warm up"])  # load MiniLM now, not on the first person's message
     library = StickerLibrary.load(settings.stickers_dir)
     index = StickerIndex.load(settings.stickers_dir, library, encoder)
     classifier = EmotionClassifier.load(encoder)

@@ -110,4 +110,6 @@ def test_a_conversation_with_text_and_a_sticker_file(server, library) -> None:
     assert rows[1][6].startswith("smollm2-135m-instruct")
     assert "webp" in rows[2][7]
     assert rows[3][2] == reply2["sticker"]["id"]
-    assert "I just lost my job" not in log_path.read_text(), "message text leaked into the log"
+    log_text = log_path.read_text()
+    assert "I just lost my job" not in log_text, "the person's text leaked into the log"
+    assert reply["text"] not in log_text, "the reply text leaked into the log"
