@@ -40,9 +40,9 @@ def load_library(settings: Settings):
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    import asyncio
 
-    from bots.web.app import create_app
+    from bots.serve import serve
     from storage.db import Database
     from storage.transcript import TranscriptStore
     from tasks.runtime import init_runtime
@@ -52,18 +52,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update=updates)
     library = load_library(settings)
     db = Database(settings.resolved_database_url)
-    db.migrate()
+    db.migrate()  # before any service starts
     TranscriptStore(db).upsert_stickers(s.model_dump(mode="json") for s in library)
     db.dispose()
     submitter = TurnSubmitter(settings)
     if settings.uses_embedded_queue:
         log.info("loading models (embedded queue: replies are made in this process)")
         init_runtime(settings)
-    app = create_app(settings, submitter, library)
-    log.info("web chat on http://%s:%d", settings.http_host, settings.http_port)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port,
-                log_level=settings.log_level.lower(), access_log=False)
-    submitter.close()
+    try:
+        asyncio.run(serve(settings, library, submitter))
+    finally:
+        submitter.close()
     return 0
 
 
