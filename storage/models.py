@@ -151,3 +151,53 @@ class Sticker(Base):
     license: Mapped[str] = mapped_column(String(128), default="")
     png_path: Mapped[str] = mapped_column(Text, default="")
     webp_path: Mapped[str | None] = mapped_column(Text)
+
+
+class PlatformSticker(Base):
+    """A platform's own handle for a library sticker we uploaded once (Telegram file_id).
+
+    Sending the handle instead of the file saves an upload per reply and survives restarts.
+    """
+
+    __tablename__ = "platform_stickers"
+    __table_args__ = (UniqueConstraint("platform", "sticker_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    sticker_id: Mapped[str] = mapped_column(String(128))
+    file_id: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One incoming platform message and the sending of the bot's answer to it.
+
+    The unique task_id ("<platform>:<chat>:<message>") claims a message once, so a
+    redelivered update is never answered twice; `parts_sent` counts the parts (text
+    chunks, then the sticker) already sent, so a resend continues where sending stopped.
+    States: received -> pending (answer known) -> sent | abandoned | failed.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("task_id"),
+        CheckConstraint("state IN ('received', 'pending', 'sent', 'abandoned', 'failed')",
+                        name="state"),
+        Index("ix_deliveries_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(300))
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    # Deleted with the person (/forget): the row holds their message.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    turn: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -223,6 +223,27 @@ class TranscriptStore:
             return int(total), int(with_sticker)
 
 
+    # --- reachability --------------------------------------------------------
+    def set_user_active(self, platform: str, user_id: str, active: bool) -> None:
+        """Mark whether the platform still lets us message this person.
+
+        A Telegram 403 (they blocked the bot) sets False; their next message sets True.
+        """
+        with self.db.session() as s:
+            uid = ensure_user(s, platform, user_id)
+            user = s.get(User, uid)
+            assert user is not None
+            user.active = active
+
+    def user_active(self, platform: str, user_id: str) -> bool:
+        """Whether we may message this person (default: yes)."""
+        with self.db.session() as s:
+            value = s.execute(
+                select(User.active).where(User.platform == platform,
+                                          User.platform_user_id == user_id)
+            ).scalar_one_or_none()
+            return True if value is None else bool(value)
+
 def _library_sticker(turn: UserTurn) -> str | None:
     for m in turn.media:
         if m.library_id:

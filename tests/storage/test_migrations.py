@@ -12,7 +12,9 @@ from storage.db import Database
 from storage.models import Base
 from tests.harness.services import PgDatabases
 
-TABLES = {"users", "conversations", "messages", "stickers", "alembic_version"}
+TABLES = {"users", "conversations", "messages", "stickers", "platform_stickers", "deliveries",
+          "alembic_version"}
+HEAD = "0002"
 
 
 def _diff(db: Database, metadata: MetaData = Base.metadata) -> list:
@@ -29,7 +31,7 @@ def test_migrated_schema_equals_models(empty_database_url: str) -> None:
         assert set(inspect(db.engine).get_table_names()) == TABLES
         assert _diff(db) == []
         with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
     finally:
         db.dispose()
 

@@ -1,0 +1,239 @@
+"""The adapter's core: which messages are ours, claiming them once, answering them, and
+the resend loop for answers that could not be sent yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+from datetime import timedelta
+from typing import Any, Protocol
+
+from telegram import Bot, Message, MessageEntity, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bots.ratelimit import RateLimiter
+from bots.telegram.delivery import (
+    DeliveryPolicy,
+    Outbox,
+    payload_for_reply,
+    payload_for_text,
+    reply_to_for,
+    typing,
+)
+from bots.telegram.inbound import PLATFORM, Inbound, TextTooLong, task_id_of
+from bots.telegram.ledger import Ledger
+from engine.media import MediaError
+from engine.settings import Settings
+from engine.stickers import StickerLibrary
+from engine.types import Reply, UserTurn
+from storage.media_store import MediaStore
+from storage.models import utcnow
+from storage.transcript import TranscriptStore
+
+log = logging.getLogger(__name__)
+
+FLOOD_NOTICE = ("You're sending messages faster than I can answer them. I'll skip a few; "
+                "please wait {wait} s and then write again.")
+
+
+class Submitter(Protocol):
+    async def submit(self, turn: UserTurn) -> Reply: ...
+
+
+def is_addressed(message: Message, bot: Bot) -> bool:
+    """Private chats: always. Groups: a mention, a reply to the bot, or a command for us."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
+        return True
+    username = (bot.username or "").lower()
+    entities = message.parse_entities() or message.parse_caption_entities()
+    for entity, text in entities.items():
+        if entity.type == MessageEntity.MENTION and text[1:].lower() == username:
+            return True
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            _, _, target = text.partition("@")
+            return not target or target.lower() == username
+    # Clients add mention entities; a raw "@name" in the text counts all the same.
+    text = (message.text or message.caption or "").lower()
+    return bool(username) and re.search(rf"@{re.escape(username)}\b", text) is not None
+
+
+class TelegramAdapter:
+    def __init__(self, settings: Settings, submitter: Submitter, transcripts: TranscriptStore,
+                 media_store: MediaStore, library: StickerLibrary,
+                 policy: DeliveryPolicy) -> None:
+        self.settings = settings
+        self.submitter = submitter
+        self.transcripts = transcripts
+        self.media_store = media_store
+        self.library = library
+        self.policy = policy
+        self.ledger = Ledger(transcripts.db)
+        self.outbox = Outbox(self.ledger, transcripts, library, policy)
+        self.inbound = Inbound(settings, media_store)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.flooded: set[str] = set()  # people already told to slow down in this flood
+        self.inflight: set[str] = set()  # task ids being answered now: not for the resender
+        # One lock per (chat, person): concurrent updates, but one person's turns in order.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+        self._resender: asyncio.Task[None] | None = None
+
+    # --- the gate: runs first for every update --------------------------------
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            if update.edited_message is not None:  # edits are not new turns
+                raise ApplicationHandlerStop
+            return  # button presses go on to their handler
+        user = message.from_user
+        if user is None or user.is_bot or not is_addressed(message, context.bot):
+            raise ApplicationHandlerStop
+        task_id = task_id_of(message)
+        if self.ledger.seen(task_id):
+            log.info("%s was delivered again; it is already handled", task_id)
+            raise ApplicationHandlerStop
+        key = str(user.id)
+        if not self.limiter.allow(key):
+            if key not in self.flooded:  # one notice per flood, not one per message
+                self.flooded.add(key)
+                wait = max(1, round(self.limiter.retry_after(key)))
+                try:
+                    await context.bot.send_message(message.chat_id, FLOOD_NOTICE.format(wait=wait))
+                except TelegramError as error:
+                    log.warning("flood notice not sent: %s", error)
+            raise ApplicationHandlerStop
+        self.flooded.discard(key)
+        if not self.ledger.claim(task_id, str(message.chat_id), key, user.first_name):
+            raise ApplicationHandlerStop  # a concurrent copy of this update claimed it
+        if not self.transcripts.user_active(PLATFORM, key):
+            self.transcripts.set_user_active(PLATFORM, key, True)  # they wrote again
+
+    def lock_for(self, message: Message) -> asyncio.Lock:
+        key = f"{message.chat_id}:{message.from_user.id if message.from_user else 0}"
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    # --- answering ---------------------------------------------------------------
+    async def answer_text(self, bot: Bot, message: Message, text: str,
+                          **extra: Any) -> None:
+        """Send a fixed answer (commands, refusals) through the ledger, like any reply."""
+        task_id = task_id_of(message)
+        user_id = str(message.from_user.id) if message.from_user else "0"
+        reply_to = reply_to_for(str(message.chat_id), str(message.message_id))
+        self.ledger.set_payload(task_id, payload_for_text(text, user_id, reply_to=reply_to,
+                                                          **extra))
+        async with self.lock_for(message):  # after this person's answer in progress
+            await self.outbox.deliver(bot, task_id)
+
+    async def on_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        assert message is not None and message.from_user is not None
+        task_id = task_id_of(message)
+        user_id = str(message.from_user.id)
+        async with self.lock_for(message):
+            self.inflight.add(task_id)
+            try:
+                async with typing(context.bot, message.chat_id):
+                    payload = await self._make_answer(context.bot, message, task_id, user_id)
+                if payload is not None:
+                    self.ledger.set_payload(task_id, payload)
+                    await self.outbox.deliver(context.bot, task_id)
+            finally:
+                self.inflight.discard(task_id)
+
+    async def _make_answer(self, bot: Bot, message: Message, task_id: str,
+                           user_id: str) -> dict[str, Any] | None:
+        reply_to = reply_to_for(str(message.chat_id), str(message.message_id))
+        enabled = self.transcripts.stickers_enabled(PLATFORM, user_id)
+        try:
+            turn = await self.inbound.turn(bot, message, enabled)
+        except (MediaError, TextTooLong) as error:
+            log.info("%s refused: %s", task_id, getattr(error, "code", "too_long"))
+            return payload_for_text(error.user_message, user_id, reply_to=reply_to)
+        self.ledger.set_turn(task_id, turn.model_dump(mode="json"))
+        try:
+            reply = await self.submitter.submit(turn)
+        except Exception:
+            # The turn is stored: the resend loop asks again later.
+            log.exception("reply failed for %s; will try again", task_id)
+            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+            return None
+        return payload_for_reply(reply, user_id, reply_to=reply_to, stickers_enabled=enabled)
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        assert message is not None
+        await self.answer_text(context.bot, message, "I can read text, stickers and pictures: "
+                                                     "send me one of those and I'll answer.")
+
+    # --- the resend loop ------------------------------------------------------------
+    def start_resender(self, bot: Bot) -> None:
+        if self._resender is None or self._resender.done():
+            self._resender = asyncio.create_task(self._resend_forever(bot), name="tg-resend")
+
+    async def stop_resender(self) -> None:
+        task, self._resender = self._resender, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _resend_forever(self, bot: Bot) -> None:
+        first = True  # at start-up, answers left by the last run go out at once
+        while True:
+            try:
+                await self.resend_due(bot, any_pending=first)
+            except Exception:  # one bad pass must not end the loop
+                log.exception("resend pass failed")
+            first = False
+            await asyncio.sleep(self.policy.resend_interval_s)
+
+    async def resend_due(self, bot: Bot, any_pending: bool = False) -> None:
+        """Send answers that failed before, and answer turns left unanswered."""
+        oldest = utcnow() - timedelta(seconds=self.policy.give_up_after_s)
+        for row in self.ledger.due(self.policy.stale_after_s, any_pending=any_pending):
+            if row.task_id in self.inflight:
+                continue
+            if row.created_at < oldest:
+                log.warning("giving up on %s after %d attempts", row.task_id, row.attempts)
+                self.ledger.finish(row.task_id, "failed", "too old")
+                continue
+            self.inflight.add(row.task_id)
+            try:
+                if row.state == "received":
+                    if not await self._answer_again(row.task_id, row.turn):
+                        continue
+                state = await self.outbox.deliver(bot, row.task_id)
+                log.info("resend of %s: %s", row.task_id, state)
+            finally:
+                self.inflight.discard(row.task_id)
+
+    async def _answer_again(self, task_id: str, turn_json: dict[str, Any] | None) -> bool:
+        if turn_json is None:
+            # Claimed but the process stopped before the turn was read: nothing to answer.
+            self.ledger.finish(task_id, "failed", "no turn recorded")
+            return False
+        turn = UserTurn.model_validate(turn_json)
+        try:
+            reply = await self.submitter.submit(turn)  # idempotent: a stored reply comes back
+        except Exception:
+            log.exception("reply failed again for %s", task_id)
+            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+            return False
+        self.ledger.set_payload(task_id, payload_for_reply(
+            reply, turn.user_id, reply_to=reply_to_for(turn.chat_id, turn.message_id),
+            stickers_enabled=turn.stickers_enabled))
+        return True
