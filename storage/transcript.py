@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.types import Emotion, Perception, Reply, StickerChoice, UserTurn
 from storage.db import Database
-from storage.models import Conversation, Message, Sticker, User, utcnow
+from storage.models import Conversation, Delivery, Message, Sticker, User, utcnow
 from storage.queries import (
     conversation_of,
     ensure_conversation,
@@ -149,6 +149,10 @@ class TranscriptStore:
                         Message.conversation_id.in_(conv_ids), Message.media.is_not(None))
                         ).scalars():
                     paths.update(_media_paths(media))
+            # A message still waiting for its answer keeps its media only in its delivery.
+            for turn in s.execute(select(Delivery.turn).where(
+                    Delivery.user_id == uid, Delivery.turn.is_not(None))).scalars():
+                paths.update(_media_paths(turn.get("media")))
             if paths:
                 # Keep files still referenced by anybody else's messages.
                 others = (select(Message.media)

@@ -64,3 +64,11 @@ def test_forget_user_removes_their_deliveries(database: Database) -> None:
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
     assert not ledger.seen("telegram:1:5") and ledger.seen("telegram:2:5")
+
+
+def test_forget_user_returns_the_media_of_an_unanswered_message(database: Database) -> None:
+    ledger = Ledger(database)
+    ledger.claim("telegram:1:6", "1", "42")
+    ledger.set_turn("telegram:1:6", {"media": [{"path": "/media/ab/cd/waiting.webp"}]})
+    assert TranscriptStore(database).forget_user("telegram", "42") == [
+        "/media/ab/cd/waiting.webp"]
