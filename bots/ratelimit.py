@@ -44,3 +44,29 @@ class RateLimiter:
         if bucket is None or bucket.tokens >= 1.0 or self.rate <= 0:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+
+FLOOD_NOTICE = ("You're sending messages faster than I can answer them. I'll skip a few; "
+                "please wait {wait} s and then write again.")
+
+
+class FloodGuard:
+    """A RateLimiter that also decides when to tell a person to slow down: once per flood.
+
+    `check(key)` gives None when the message may go on, otherwise the notice to send
+    (a string, the first time in this flood) or "" (already told: stay quiet).
+    """
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.limiter = RateLimiter(per_minute, burst)
+        self.flooded: set[str] = set()
+
+    def check(self, key: str) -> str | None:
+        if self.limiter.allow(key):
+            self.flooded.discard(key)
+            return None
+        if key in self.flooded:
+            return ""
+        self.flooded.add(key)
+        wait = max(1, round(self.limiter.retry_after(key)))
+        return FLOOD_NOTICE.format(wait=wait)

@@ -201,3 +201,18 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EnabledChannel(Base):
+    """A server channel where an admin asked the bot to answer every message
+    (Discord `/channel enable`); elsewhere in servers it answers only when addressed."""
+
+    __tablename__ = "enabled_channels"
+    __table_args__ = (UniqueConstraint("platform", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(128))
+    guild_id: Mapped[str | None] = mapped_column(String(128))
+    enabled_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

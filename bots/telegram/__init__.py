@@ -6,12 +6,13 @@
 
 Modules: app (building the Application), handlers (which messages are ours, answering,
 the resend loop), inbound (message -> UserTurn, media downloads), delivery (sending,
-retries, the sticker file_id cache), ledger (the database side), commands, runner
-(polling / webhook, 409 reporting), redact (the token never reaches a log).
+retries, the sticker file_id cache), commands, runner (polling / webhook, 409 reporting).
+Shared with Discord: bots.ledger (the database side), bots.redact (the token never
+reaches a log), bots.typing_indicator, bots.ratelimit and bots.render.
 """
 
+from bots.ledger import DeliveryPolicy
 from bots.telegram.app import adapter_of, build_telegram_application
-from bots.telegram.delivery import DeliveryPolicy
 from bots.telegram.runner import run_telegram, start_telegram, stop_telegram
 
 __all__ = ["DeliveryPolicy", "adapter_of", "build_telegram_application", "run_telegram",

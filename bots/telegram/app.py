@@ -20,10 +20,10 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bots.ledger import DeliveryPolicy
+from bots.redact import quiet_http_logs, redact_in_logs
 from bots.telegram.commands import COMMANDS, Commands
-from bots.telegram.delivery import DeliveryPolicy
 from bots.telegram.handlers import Submitter, TelegramAdapter
-from bots.telegram.redact import quiet_http_logs, redact_in_logs
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from storage.media_store import MediaStore

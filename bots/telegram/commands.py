@@ -10,6 +10,16 @@ from telegram.ext import ContextTypes
 
 from bots.telegram.handlers import TelegramAdapter
 from bots.telegram.inbound import PLATFORM
+from bots.texts import (
+    FORGET_ASK,
+    FORGET_CANCELLED,
+    FORGET_DONE,
+    NOT_YOURS,
+    RESET_DONE,
+    STICKERS_OFF,
+    STICKERS_ON,
+    files_phrase,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +49,6 @@ HELP = (
     "/forget: delete everything I stored about you\n"
     "/stickers on|off: stickers in my answers, or text only"
 )
-RESET_DONE = "Done: I've forgotten our conversation so far. Let's start fresh."
-FORGET_ASK = ("This deletes your messages, the emotions I detected in them, and the stickers "
-              "and pictures you sent me. It can't be undone. Delete everything?")
-FORGET_DONE = ("Done: I deleted your messages, the emotions I detected and the {files} you "
-               "sent me. I no longer remember anything about you.")
-FORGET_CANCELLED = "Cancelled: nothing was deleted."
-NOT_YOURS = "Only the person who asked can answer this."
 
 
 class Commands:
@@ -94,7 +97,7 @@ class Commands:
         paths = self.adapter.transcripts.forget_user(PLATFORM, owner)
         removed = await asyncio.to_thread(self.adapter.media_store.delete, paths)
         log.info("forgot a telegram user and %d media files", removed)
-        files = f"{removed} file{'s' if removed != 1 else ''}" if removed else "files"
+        files = files_phrase(removed)
         await query.answer()
         await query.edit_message_text(FORGET_DONE.format(files=files))
 
@@ -106,8 +109,7 @@ class Commands:
         choice = (context.args or [""])[0].lower()
         if choice in ("on", "off"):
             transcripts.set_stickers_enabled(PLATFORM, user_id, choice == "on")
-            text = ("Stickers are on: I'll add one to my answers when it fits." if choice == "on"
-                    else "Stickers are off: I'll answer with text only.")
+            text = STICKERS_ON if choice == "on" else STICKERS_OFF
         else:
             state = "on" if transcripts.stickers_enabled(PLATFORM, user_id) else "off"
             text = f"Stickers are {state}. Use /stickers on or /stickers off."

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,11 +22,12 @@ from PIL import Image
 from sqlalchemy.exc import IntegrityError
 from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bots.ledger import DeliveryPolicy, Ledger
 from bots.render import split_text, utf16_len
-from bots.telegram.ledger import Ledger
+from bots.typing_indicator import keep_typing
 from engine.media import encode_webp
 from engine.stickers import StickerLibrary
 from engine.types import Reply
@@ -38,19 +38,6 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = 4096
 TYPING_EVERY_S = 4.0
 T = TypeVar("T")
-
-
-@dataclass
-class DeliveryPolicy:
-    """How hard to try: inline retries per part, then the background resend loop."""
-
-    attempts: int = 3
-    backoff_s: float = 1.0
-    resend_interval_s: float = 30.0
-    # A claimed message still unanswered after this long is answered by the resend loop.
-    stale_after_s: float = 120.0
-    max_resend_delay_s: float = 600.0
-    give_up_after_s: float = 24 * 3600.0
 
 
 def payload_for_text(text: str, user_id: str, *, reply_to: int | None = None,
@@ -74,25 +61,10 @@ def reply_to_for(chat_id: str, message_id: str) -> int | None:
     return int(message_id) if chat_id.startswith("-") else None
 
 
-@contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int, every_s: float = TYPING_EVERY_S) -> AsyncIterator[None]:
+def typing(bot: Bot, chat_id: int,
+           every_s: float = TYPING_EVERY_S) -> contextlib.AbstractAsyncContextManager[None]:
     """Show "typing..." (Telegram clears it after ~5 s, so refresh it) while the body runs."""
-
-    async def refresh() -> None:
-        while True:
-            try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING)
-            except TelegramError as error:  # a missing indicator must never cost the reply
-                log.debug("chat action failed: %s", error)
-            await asyncio.sleep(every_s)
-
-    task = asyncio.create_task(refresh())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return keep_typing(lambda: bot.send_chat_action(chat_id, ChatAction.TYPING), every_s)
 
 
 class Outbox:
@@ -134,7 +106,7 @@ class Outbox:
                 self.ledger.finish(task_id, "abandoned", error.message)
                 return "abandoned"
             except (NetworkError, RetryAfter) as error:
-                delay = self._resend_delay(row.attempts)
+                delay = self.policy.resend_delay(row.attempts)
                 attempts = self.ledger.postpone(task_id, str(error), delay)
                 log.warning("delivery %s: part %d not sent after %d tries (%s); will resend "
                             "(attempt %d)", task_id, index + 1, self.policy.attempts,
@@ -143,9 +115,6 @@ class Outbox:
             self.ledger.part_sent(task_id, index + 1)
         self.ledger.finish(task_id, "sent")
         return "sent"
-
-    def _resend_delay(self, attempts: int) -> float:
-        return min(self.policy.max_resend_delay_s, self.policy.resend_interval_s * 2 ** attempts)
 
     async def _retrying(self, send: Callable[[], Awaitable[T]]) -> T:
         """Retry network errors, 5xx and timeouts with backoff; anything else is final."""

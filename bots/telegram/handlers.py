@@ -8,7 +8,6 @@ import asyncio
 import logging
 import re
 import weakref
-from datetime import timedelta
 from typing import Any, Protocol
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -16,7 +15,9 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bots.ratelimit import RateLimiter
+from bots.ledger import Ledger
+from bots.ratelimit import FloodGuard
+from bots.resend import Resender
 from bots.telegram.delivery import (
     DeliveryPolicy,
     Outbox,
@@ -26,20 +27,14 @@ from bots.telegram.delivery import (
     typing,
 )
 from bots.telegram.inbound import PLATFORM, Inbound, TextTooLong, task_id_of
-from bots.telegram.ledger import Ledger
 from engine.media import MediaError
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from engine.types import Reply, UserTurn
 from storage.media_store import MediaStore
-from storage.models import utcnow
 from storage.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
-
-FLOOD_NOTICE = ("You're sending messages faster than I can answer them. I'll skip a few; "
-                "please wait {wait} s and then write again.")
-
 
 class Submitter(Protocol):
     async def submit(self, turn: UserTurn) -> Reply: ...
@@ -78,13 +73,14 @@ class TelegramAdapter:
         self.ledger = Ledger(transcripts.db)
         self.outbox = Outbox(self.ledger, transcripts, library, policy)
         self.inbound = Inbound(settings, media_store)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-        self.flooded: set[str] = set()  # people already told to slow down in this flood
-        self.inflight: set[str] = set()  # task ids being answered now: not for the resender
+        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._bot: Bot | None = None
+        self.resender = Resender(self.ledger, policy, self._answer_again, self._deliver_later,
+                                 name="tg-resend")
+        self.inflight = self.resender.inflight  # task ids being answered now: not resent
         # One lock per (chat, person): concurrent updates, but one person's turns in order.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary())
-        self._resender: asyncio.Task[None] | None = None
 
     # --- the gate: runs first for every update --------------------------------
     async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -101,16 +97,14 @@ class TelegramAdapter:
             log.info("%s was delivered again; it is already handled", task_id)
             raise ApplicationHandlerStop
         key = str(user.id)
-        if not self.limiter.allow(key):
-            if key not in self.flooded:  # one notice per flood, not one per message
-                self.flooded.add(key)
-                wait = max(1, round(self.limiter.retry_after(key)))
+        notice = self.flood.check(key)
+        if notice is not None:
+            if notice:  # one notice per flood, not one per message
                 try:
-                    await context.bot.send_message(message.chat_id, FLOOD_NOTICE.format(wait=wait))
+                    await context.bot.send_message(message.chat_id, notice)
                 except TelegramError as error:
                     log.warning("flood notice not sent: %s", error)
             raise ApplicationHandlerStop
-        self.flooded.discard(key)
         if not self.ledger.claim(task_id, str(message.chat_id), key, user.first_name):
             raise ApplicationHandlerStop  # a concurrent copy of this update claimed it
         if not self.transcripts.user_active(PLATFORM, key):
@@ -177,55 +171,24 @@ class TelegramAdapter:
         await self.answer_text(context.bot, message, "I can read text, stickers and pictures: "
                                                      "send me one of those and I'll answer.")
 
-    # --- the resend loop ------------------------------------------------------------
+    # --- the resend loop (bots.resend) ------------------------------------------------
     def start_resender(self, bot: Bot) -> None:
-        if self._resender is None or self._resender.done():
-            self._resender = asyncio.create_task(self._resend_forever(bot), name="tg-resend")
+        self._bot = bot
+        self.resender.start()
 
     async def stop_resender(self) -> None:
-        task, self._resender = self._resender, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-
-    async def _resend_forever(self, bot: Bot) -> None:
-        first = True  # at start-up, answers left by the last run go out at once
-        while True:
-            try:
-                await self.resend_due(bot, any_pending=first)
-            except Exception:  # one bad pass must not end the loop
-                log.exception("resend pass failed")
-            first = False
-            await asyncio.sleep(self.policy.resend_interval_s)
+        await self.resender.stop()
 
     async def resend_due(self, bot: Bot, any_pending: bool = False) -> None:
         """Send answers that failed before, and answer turns left unanswered."""
-        oldest = utcnow() - timedelta(seconds=self.policy.give_up_after_s)
-        for row in self.ledger.due(self.policy.stale_after_s, any_pending=any_pending):
-            if row.task_id in self.inflight:
-                continue
-            if row.created_at < oldest:
-                log.warning("giving up on %s after %d attempts", row.task_id, row.attempts)
-                self.ledger.finish(row.task_id, "failed", "too old")
-                continue
-            self.inflight.add(row.task_id)
-            try:
-                if row.state == "received":
-                    if not await self._answer_again(row.task_id, row.turn):
-                        continue
-                state = await self.outbox.deliver(bot, row.task_id)
-                log.info("resend of %s: %s", row.task_id, state)
-            finally:
-                self.inflight.discard(row.task_id)
+        self._bot = bot
+        await self.resender.resend_due(any_pending=any_pending)
+
+    async def _deliver_later(self, task_id: str) -> str:
+        assert self._bot is not None, "start_resender(bot) first"
+        return await self.outbox.deliver(self._bot, task_id)
 
     async def _answer_again(self, task_id: str, turn_json: dict[str, Any] | None) -> bool:
-        if turn_json is None:
-            # Claimed but the process stopped before the turn was read: nothing to answer.
-            self.ledger.finish(task_id, "failed", "no turn recorded")
-            return False
         turn = UserTurn.model_validate(turn_json)
         try:
             reply = await self.submitter.submit(turn)  # idempotent: a stored reply comes back

@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import func, select
 
-from bots.telegram.ledger import Ledger
+from bots.ledger import Ledger
 from storage.db import Database
 from storage.models import Delivery
 from storage.transcript import TranscriptStore

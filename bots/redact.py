@@ -1,7 +1,8 @@
 """Keeping the bot token out of every log line.
 
 python-telegram-bot and httpx put request URLs, which contain the token, into log
-records and exception texts. httpx is held at WARNING, and every record is redacted
+records and exception texts (discord.py keeps it in headers, but a traceback could
+show it). httpx is held at WARNING, and every record is redacted
 when it is made, tracebacks included, whichever handler later formats it.
 """
 

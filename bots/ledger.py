@@ -1,5 +1,7 @@
-"""What the Telegram adapter remembers in the database: claimed messages, their
-outgoing answers until sent, and the file_id of every library sticker uploaded once.
+"""What a chat adapter remembers in the database: claimed messages, their outgoing
+answers until sent, and the platform's handle of every library sticker uploaded once.
+
+Shared by the Telegram and Discord adapters; rows carry the platform's name.
 """
 
 from __future__ import annotations
@@ -15,6 +17,22 @@ from storage.models import Delivery, PlatformSticker, utcnow
 from storage.queries import ensure_user, insert_ignore
 
 PLATFORM = "telegram"
+
+
+@dataclass
+class DeliveryPolicy:
+    """How hard to try: inline retries per part, then the background resend loop."""
+
+    attempts: int = 3
+    backoff_s: float = 1.0
+    resend_interval_s: float = 30.0
+    # A claimed message still unanswered after this long is answered by the resend loop.
+    stale_after_s: float = 120.0
+    max_resend_delay_s: float = 600.0
+    give_up_after_s: float = 24 * 3600.0
+
+    def resend_delay(self, attempts: int) -> float:
+        return min(self.max_resend_delay_s, self.resend_interval_s * 2 ** attempts)
 
 
 @dataclass
