@@ -58,9 +58,9 @@ def main() -> None:
     (work / "stickers").symlink_to(args.stickers_dir.resolve())
     settings = Settings(data_dir=work, model_cache=Path("data/models").resolve(),
                         rate_limit_burst=1000, rate_limit_per_minute=100000)
-    print(f"machine: {describe_machine()}")
     started = time.perf_counter()
     runtime = init_runtime(settings)
+    print(f"machine: {describe_machine()}")  # after loading: the LLM sets torch's threads
     print(f"model load: {time.perf_counter() - started:.1f} s "
           f"({runtime.responder.version})")
     library = StickerLibrary.load(settings.stickers_dir)
