@@ -59,14 +59,18 @@ class FloodGuard:
 
     def __init__(self, per_minute: float, burst: int) -> None:
         self.limiter = RateLimiter(per_minute, burst)
-        self.flooded: set[str] = set()
+        # Who was told in the current flood; bounded like the limiter's own table, so
+        # people who flood once and never return cannot grow it for ever.
+        self.flooded: OrderedDict[str, None] = OrderedDict()
 
     def check(self, key: str) -> str | None:
         if self.limiter.allow(key):
-            self.flooded.discard(key)
+            self.flooded.pop(key, None)
             return None
         if key in self.flooded:
             return ""
-        self.flooded.add(key)
+        self.flooded[key] = None
+        while len(self.flooded) > self.limiter.max_keys:
+            self.flooded.popitem(last=False)
         wait = max(1, round(self.limiter.retry_after(key)))
         return FLOOD_NOTICE.format(wait=wait)

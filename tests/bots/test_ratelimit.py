@@ -1,4 +1,4 @@
-from bots.ratelimit import RateLimiter
+from bots.ratelimit import FloodGuard, RateLimiter
 
 
 def test_burst_then_refused_then_refilled():
@@ -21,3 +21,23 @@ def test_key_table_is_bounded_under_a_flood_of_new_ids():
     for i in range(1000):
         limiter.allow(f"user-{i}", now=float(i))
     assert len(limiter._buckets) == 100
+
+
+def test_flood_guard_tells_once_per_flood_then_again_after_a_pause():
+    guard = FloodGuard(per_minute=600, burst=2)
+    answers = [guard.check("u") for _ in range(5)]
+    assert answers[:2] == [None, None]
+    assert answers[2] and "wait" in answers[2].lower()
+    assert answers[3:] == ["", ""]
+    guard.limiter._buckets["u"].updated -= 10  # ten seconds later the bucket has refilled
+    assert guard.check("u") is None
+    assert guard.check("u") is None and guard.check("u")  # a new flood gets a new notice
+
+
+def test_flood_guard_memory_is_bounded():
+    guard = FloodGuard(per_minute=1, burst=1)
+    guard.limiter.max_keys = 50
+    for i in range(500):
+        guard.check(f"user-{i}")
+        guard.check(f"user-{i}")
+    assert len(guard.flooded) <= 50
