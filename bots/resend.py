@@ -15,13 +15,26 @@ from datetime import timedelta
 from typing import Any
 
 from bots.ledger import DeliveryPolicy, Ledger
+from engine.types import Reply, UserTurn
 from storage.models import utcnow
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 
 # (task_id, stored turn JSON) -> True when an answer payload is now in the ledger.
 AnswerAgain = Callable[[str, dict[str, Any] | None], Awaitable[bool]]
 Deliver = Callable[[str], Awaitable[str]]
+
+
+async def submit_or_postpone(submitter: Submitter, ledger: Ledger, task_id: str,
+                             turn: UserTurn, retry_in_s: float) -> Reply | None:
+    """Ask for the reply; if that fails, the stored turn waits for the resend loop."""
+    try:
+        return await submitter.submit(turn)  # idempotent: a stored reply comes back
+    except Exception:
+        log.exception("reply failed for %s; will try again", task_id)
+        ledger.postpone(task_id, "reply failed", retry_in_s)
+        return None
 
 
 class Resender:

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from tasks.app import GPU_QUEUE, configure_celery
 from tasks.respond import respond
+
+
+class Submitter(Protocol):
+    """What adapters need of the queue: a turn in, its reply out."""
+
+    async def submit(self, turn: UserTurn) -> Reply: ...
 
 
 class TurnSubmitter:

@@ -22,13 +22,14 @@ import yarl
 from discord import app_commands
 
 from bots.discord.commands import FORGET_PREFIX, add_commands, on_forget_button
-from bots.discord.handlers import DiscordAdapter, Submitter
+from bots.discord.handlers import DiscordAdapter
 from bots.ledger import DeliveryPolicy
 from bots.redact import quiet_http_logs, redact_in_logs
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 
@@ -24,22 +24,19 @@ from bots.discord.delivery import (
 from bots.discord.inbound import PLATFORM, Inbound, task_id_of
 from bots.ledger import DeliveryPolicy, Ledger
 from bots.ratelimit import FloodGuard
-from bots.resend import Resender
+from bots.resend import Resender, submit_or_postpone
 from bots.typing_indicator import keep_typing
 from engine.media import MediaError
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
-from engine.types import Reply, UserTurn
+from engine.types import UserTurn
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 
 ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
-
-
-class Submitter(Protocol):
-    async def submit(self, turn: UserTurn) -> Reply: ...
 
 
 def is_addressed(message: discord.Message, me: discord.abc.Snowflake,
@@ -141,22 +138,17 @@ class DiscordAdapter:
             log.info("%s refused: %s", task_id, error.code)
             return payload_for_text(error.user_message, user_id, reply_to=reply_to)
         self.ledger.set_turn(task_id, turn.model_dump(mode="json"))
-        try:
-            reply = await self.submitter.submit(turn)
-        except Exception:
-            # The turn is stored: the resend loop asks again later.
-            log.exception("reply failed for %s; will try again", task_id)
-            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
+                                         self.policy.resend_interval_s)
+        if reply is None:
             return None
         return payload_for_reply(reply, user_id, reply_to=reply_to, stickers_enabled=enabled)
 
     async def _answer_again(self, task_id: str, turn_json: dict[str, Any] | None) -> bool:
         turn = UserTurn.model_validate(turn_json)
-        try:
-            reply = await self.submitter.submit(turn)  # idempotent: a stored reply comes back
-        except Exception:
-            log.exception("reply failed again for %s", task_id)
-            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
+                                         self.policy.resend_interval_s)
+        if reply is None:
             return False
         channel = self.client.get_channel(int(turn.chat_id))
         in_guild = channel is not None and getattr(channel, "guild", None) is not None

@@ -23,11 +23,12 @@ from telegram.request import HTTPXRequest
 from bots.ledger import DeliveryPolicy
 from bots.redact import quiet_http_logs, redact_in_logs
 from bots.telegram.commands import COMMANDS, Commands
-from bots.telegram.handlers import Submitter, TelegramAdapter
+from bots.telegram.handlers import TelegramAdapter
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 import weakref
-from typing import Any, Protocol
+from typing import Any
 
 from telegram import Bot, Message, MessageEntity, Update
 from telegram.constants import ChatType
@@ -17,7 +17,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bots.ledger import Ledger
 from bots.ratelimit import FloodGuard
-from bots.resend import Resender
+from bots.resend import Resender, submit_or_postpone
 from bots.telegram.delivery import (
     DeliveryPolicy,
     Outbox,
@@ -30,15 +30,12 @@ from bots.telegram.inbound import PLATFORM, Inbound, TextTooLong, task_id_of
 from engine.media import MediaError
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
-from engine.types import Reply, UserTurn
+from engine.types import UserTurn
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
-
-class Submitter(Protocol):
-    async def submit(self, turn: UserTurn) -> Reply: ...
-
 
 def is_addressed(message: Message, bot: Bot) -> bool:
     """Private chats: always. Groups: a mention, a reply to the bot, or a command for us."""
@@ -156,12 +153,9 @@ class TelegramAdapter:
             log.info("%s refused: %s", task_id, getattr(error, "code", "too_long"))
             return payload_for_text(error.user_message, user_id, reply_to=reply_to)
         self.ledger.set_turn(task_id, turn.model_dump(mode="json"))
-        try:
-            reply = await self.submitter.submit(turn)
-        except Exception:
-            # The turn is stored: the resend loop asks again later.
-            log.exception("reply failed for %s; will try again", task_id)
-            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
+                                         self.policy.resend_interval_s)
+        if reply is None:
             return None
         return payload_for_reply(reply, user_id, reply_to=reply_to, stickers_enabled=enabled)
 
@@ -190,11 +184,9 @@ class TelegramAdapter:
 
     async def _answer_again(self, task_id: str, turn_json: dict[str, Any] | None) -> bool:
         turn = UserTurn.model_validate(turn_json)
-        try:
-            reply = await self.submitter.submit(turn)  # idempotent: a stored reply comes back
-        except Exception:
-            log.exception("reply failed again for %s", task_id)
-            self.ledger.postpone(task_id, "reply failed", self.policy.resend_interval_s)
+        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
+                                         self.policy.resend_interval_s)
+        if reply is None:
             return False
         self.ledger.set_payload(task_id, payload_for_reply(
             reply, turn.user_id, reply_to=reply_to_for(turn.chat_id, turn.message_id),

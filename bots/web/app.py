@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -31,6 +31,7 @@ from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from engine.types import Media, MediaKind, Reply, UserTurn
 from storage.media_store import MediaStore
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 # Status per MediaError code: what the person sent is too big, unknown, or broken.
 MEDIA_STATUS = {"too_large": 413, "too_many_pixels": 413, "too_long": 413, "unsupported": 415}
-
-
-class Submitter(Protocol):
-    async def submit(self, turn: UserTurn) -> Reply: ...
 
 
 class ChatError(Exception):
