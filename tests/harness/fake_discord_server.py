@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from tests.harness.background_loop import start_background_loop
+
 T = TypeVar("T")
 RestHandler = Callable[[web.Request, dict[str, Any], "re.Match[str]"], Awaitable[web.Response]]
 
@@ -99,27 +101,7 @@ class FakeDiscordServer:
         self._routes.append((method.upper(), re.compile(pattern), handler))
 
     def _start_server(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # reported to start()
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-discord", daemon=True)
-        self._thread.start()
-        if not ready.wait(15) or errors:
-            raise RuntimeError(f"fake Discord server did not start: {errors}")
+        self._loop, self._thread = start_background_loop(self._serve, "fake Discord server")
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.harness.background_loop import start_background_loop
 from tests.harness.fake_telegram_text import ApiError, decode_field
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -107,27 +108,7 @@ class FakeTelegramServer:
         self._handlers[name.lower()] = (name, handler)
 
     def _start_server(self) -> None:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # reported to start()
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not ready.wait(15) or errors:
-            raise RuntimeError(f"fake Telegram server did not start: {errors}")
+        self._loop, self._thread = start_background_loop(self._serve, "fake Telegram server")
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
