@@ -6,9 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= data
-# Emoji artwork for the default pack; raqm and fribidi keep ZWJ emoji one glyph.
-RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0
-TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium
+# Emoji artwork for the default pack; raqm and fribidi keep ZWJ emoji one glyph;
+# libGL and GLib for OpenCV (under rapidocr).
+RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0
+TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium docker-compose
 
 .PHONY: run test install install-test debs debs-test stickers lint bench clean
 

@@ -1,6 +1,10 @@
 """The `stickerbot` command: parses arguments and calls into the folders.
 
-    stickerbot serve [--host H] [--port P]     the bot on the embedded default (web chat)
+    stickerbot serve [--host H] [--port P]     everything in one process (web chat, bots)
+    stickerbot review [--host H] [--port P]    the web pages only
+    stickerbot telegram | discord              one chat bot (replies come from workers)
+    stickerbot worker [--queues gpu,cpu]       a Celery worker holding the model
+    stickerbot migrate [--build-stickers]      migrate the database, then exit
     stickerbot stickers build                  render the default emoji sticker pack
     stickerbot stickers import DIR [--metadata FILE] [--pack NAME] [--license L]
     stickerbot stickers list [--emotion E]
@@ -39,30 +43,85 @@ def load_library(settings: Settings):
         raise SystemExit(f"{error}\nBuild it first: stickerbot stickers build") from None
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def prepare_database(settings: Settings, library) -> None:
+    """Migrations first, then the library's rows, before any service starts."""
+    from storage.db import Database
+    from storage.transcript import TranscriptStore
+
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+        TranscriptStore(db).upsert_stickers(s.model_dump(mode="json") for s in library)
+    finally:
+        db.dispose()
+
+
+def run_adapters(settings: Settings, *, web: bool, telegram: bool, discord: bool) -> int:
     import asyncio
 
     from bots.serve import serve
-    from storage.db import Database
-    from storage.transcript import TranscriptStore
     from tasks.runtime import init_runtime
-    from tasks.submit import TurnSubmitter
+    from tasks.submit import make_submitter
 
-    updates = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v}
-    settings = settings.model_copy(update=updates)
     library = load_library(settings)
-    db = Database(settings.resolved_database_url)
-    db.migrate()  # before any service starts
-    TranscriptStore(db).upsert_stickers(s.model_dump(mode="json") for s in library)
-    db.dispose()
-    submitter = TurnSubmitter(settings)
+    prepare_database(settings, library)
+    submitter = make_submitter(settings)
     if settings.uses_embedded_queue:
         log.info("loading models (embedded queue: replies are made in this process)")
         init_runtime(settings)
     try:
-        asyncio.run(serve(settings, library, submitter))
+        asyncio.run(serve(settings, library, submitter, web=web, telegram=telegram,
+                          discord=discord))
     finally:
         submitter.close()
+    return 0
+
+
+def with_http(args: argparse.Namespace, settings: Settings) -> Settings:
+    updates = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v}
+    return settings.model_copy(update=updates)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    return run_adapters(with_http(args, settings), web=True, telegram=True, discord=True)
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    return run_adapters(with_http(args, settings), web=True, telegram=False, discord=False)
+
+
+def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.telegram_bot_token is None:
+        raise SystemExit("stickerbot telegram needs TELEGRAM_BOT_TOKEN")
+    return run_adapters(settings, web=False, telegram=True, discord=False)
+
+
+def cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.discord_bot_token is None:
+        raise SystemExit("stickerbot discord needs DISCORD_BOT_TOKEN")
+    return run_adapters(settings, web=False, telegram=False, discord=True)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from tasks.worker import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    run_worker(settings, queues, pool=args.pool, concurrency=args.concurrency,
+               loglevel=args.loglevel or settings.log_level)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.stickers import StickerLibrary
+
+    if args.build_stickers and not (settings.stickers_dir / "library.jsonl").exists():
+        cmd_stickers(argparse.Namespace(action="build"), settings)
+    try:
+        library = StickerLibrary.load(settings.stickers_dir)
+    except FileNotFoundError:
+        library = []  # nothing to sync yet; `stickers build` later, then migrate again
+    prepare_database(settings, library)
+    print(f"database migrated; {len(library)} stickers recorded")
     return 0
 
 
@@ -106,6 +165,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="HTTP host (STICKERBOT_HTTP_HOST)")
     serve.add_argument("--port", type=int, help="HTTP port (STICKERBOT_HTTP_PORT)")
     serve.set_defaults(func=cmd_serve)
+
+    review = commands.add_parser("review", help="the web pages only (no chat bots)")
+    review.add_argument("--host", help="HTTP host (STICKERBOT_HTTP_HOST)")
+    review.add_argument("--port", type=int, help="HTTP port (STICKERBOT_HTTP_PORT)")
+    review.set_defaults(func=cmd_review)
+
+    commands.add_parser("telegram", help="the Telegram bot only (TELEGRAM_BOT_TOKEN)"
+                        ).set_defaults(func=cmd_telegram)
+    commands.add_parser("discord", help="the Discord bot only (DISCORD_BOT_TOKEN)"
+                        ).set_defaults(func=cmd_discord)
+
+    worker = commands.add_parser("worker", help="a Celery worker (needs CELERY_BROKER_URL)")
+    worker.add_argument("--queues", default="gpu", help="comma-separated: gpu, cpu")
+    worker.add_argument("--pool", default="solo", choices=["solo", "prefork", "threads"],
+                        help="solo: one model, one task at a time (default)")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--loglevel", help="default: STICKERBOT_LOG_LEVEL")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="migrate the database, then exit")
+    migrate.add_argument("--build-stickers", action="store_true",
+                         help="build the default sticker pack first if there is none")
+    migrate.set_defaults(func=cmd_migrate)
 
     stickers = commands.add_parser("stickers", help="build, import or list stickers")
     actions = stickers.add_subparsers(dest="action", required=True)

@@ -1,9 +1,19 @@
-"""`stickerbot serve`: the web chat, and the Telegram and Discord bots when their tokens
-are set, in one asyncio loop that shares one queue submitter."""
+"""Running the adapters: the web chat, and the Telegram and Discord bots when their tokens
+are set, in one asyncio loop that shares one queue submitter.
+
+`stickerbot serve` runs all of them in one process (the embedded default); in the
+production topology `stickerbot telegram`, `stickerbot discord` and `stickerbot review`
+each run one, and processes without a web page serve /healthz and /metrics on
+settings.health_port.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -13,43 +23,84 @@ from engine.stickers import StickerLibrary
 from storage.db import Database
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
-from tasks.submit import TurnSubmitter
+from tasks.metrics import HealthServer
+from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 
 
-async def serve(settings: Settings, library: StickerLibrary, submitter: TurnSubmitter) -> None:
-    """Run until SIGINT or SIGTERM (uvicorn catches them), then stop the bots cleanly."""
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings, submitter, library), host=settings.http_host,
-        port=settings.http_port, log_level=settings.log_level.lower(), access_log=False))
-    telegram = None
+def transcript_store(settings: Settings, db: Database) -> TranscriptStore:
+    """With Redis, /reset and /forget also clear the worker's cached memory."""
+    if not settings.redis_url:
+        return TranscriptStore(db)
+    from storage.redis_memory import RedisMemory
+
+    cache = RedisMemory.from_url(settings.redis_url, db, settings.memory_cache_turns,
+                                 settings.memory_ttl_s)
+    return TranscriptStore(db, memory_cache=cache)
+
+
+async def serve(settings: Settings, library: StickerLibrary, submitter: Submitter, *,
+                web: bool = True, telegram: bool = True, discord: bool = True) -> None:
+    """Run until SIGINT or SIGTERM, then stop the bots cleanly."""
+    telegram_app = None
     discord_client = None
+    health = None
     db = Database(settings.resolved_database_url)
-    transcripts, media_store = TranscriptStore(db), MediaStore(settings.media_dir)
+    transcripts, media_store = transcript_store(settings, db), MediaStore(settings.media_dir)
     try:
-        if settings.telegram_bot_token is not None:
+        if telegram and settings.telegram_bot_token is not None:
             from bots.telegram.app import build_telegram_application
             from bots.telegram.runner import start_telegram
 
-            telegram = build_telegram_application(
+            telegram_app = build_telegram_application(
                 settings, submitter, transcripts, media_store, library)
-            await start_telegram(telegram, settings)
-        if settings.discord_bot_token is not None:
+            await start_telegram(telegram_app, settings)
+        if discord and settings.discord_bot_token is not None:
             from bots.discord import build_discord_client, start_discord
 
             discord_client = build_discord_client(settings, submitter, transcripts,
                                                   media_store, library)
             await start_discord(discord_client, settings)
-        log.info("web chat on http://%s:%d", settings.http_host, settings.http_port)
-        await server.serve()
+        if web:
+            server = uvicorn.Server(uvicorn.Config(
+                create_app(settings, submitter, library), host=settings.http_host,
+                port=settings.http_port, log_level=settings.log_level.lower(),
+                access_log=False))
+            log.info("web chat on http://%s:%d", settings.http_host, settings.http_port)
+            await server.serve()
+        else:
+            health = HealthServer(settings.health_host, settings.health_port,
+                                  _bot_checks(telegram_app, discord_client)).start()
+            await _until_stopped()
     finally:
+        if health is not None:
+            health.stop()
         if discord_client is not None:
             from bots.discord import stop_discord
 
             await stop_discord(discord_client)
-        if telegram is not None:
+        if telegram_app is not None:
             from bots.telegram.runner import stop_telegram
 
-            await stop_telegram(telegram)
+            await stop_telegram(telegram_app)
         db.dispose()
+
+
+def _bot_checks(telegram_app: Any, discord_client: Any) -> Callable[[], dict[str, bool]]:
+    def checks() -> dict[str, bool]:
+        status = {}
+        if telegram_app is not None:
+            status["telegram"] = bool(telegram_app.running)
+        if discord_client is not None:
+            status["discord"] = discord_client.is_ready() and not discord_client.is_closed()
+        return status
+    return checks
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,8 +19,9 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
+    # An empty variable (as .env files and compose leave them) means "not set".
     model_config = SettingsConfigDict(env_prefix="STICKERBOT_", extra="ignore",
-                                      populate_by_name=True)
+                                      populate_by_name=True, env_ignore_empty=True)
 
     # Where the embedded default keeps everything (database, stickers, media, model cache).
     data_dir: Path = Path("data")
@@ -82,7 +83,36 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = 20.0
     rate_limit_burst: int = 5
 
+    # Queue and workers (production topology). A task is stopped softly, then killed, past
+    # its limits; the broker hands an unacknowledged task to another worker only after
+    # the visibility timeout, which must outlast the longest task.
+    task_soft_time_limit_s: float = 240.0
+    task_time_limit_s: float = 300.0
+    visibility_timeout_s: float = 3600.0
+    # How long an adapter waits for a reply before the resend loop takes over.
+    reply_timeout_s: float = 600.0
+    # A reply that fails on an unavailable database is retried this often, with backoff.
+    task_max_retries: int = 20
+
+    # Recent turns kept in Redis per conversation (also bounded by memory_turns when read),
+    # and how long an idle conversation's cache lives. PostgreSQL keeps every turn.
+    memory_cache_turns: int = 40
+    memory_ttl_s: int = 7 * 24 * 3600
+
+    # /healthz and /metrics of processes that serve no web page (worker, telegram, discord).
+    health_host: str = "127.0.0.1"
+    health_port: int = 9100
+
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_tasks(self) -> Settings:
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("visibility_timeout_s must be longer than task_time_limit_s, or a "
+                             "slow task would be handed to a second worker while it runs")
+        if self.task_soft_time_limit_s >= self.task_time_limit_s:
+            raise ValueError("task_soft_time_limit_s must be shorter than task_time_limit_s")
+        return self
 
     # --- derived paths -------------------------------------------------------
     @property

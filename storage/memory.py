@@ -1,7 +1,7 @@
 """Conversation memory: the last turns of one person's conversation in one chat.
 
 `ConversationMemory` is the seam: `SqlMemory` reads the transcript tables (the embedded
-default); a Redis-backed memory can implement the same Protocol.
+default); `storage.redis_memory.RedisMemory` caches the recent turns in front of it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
-from engine.types import HistoryTurn
+from engine.types import HistoryTurn, Reply, UserTurn
 from storage.db import Database
 from storage.models import Message, Sticker
 from storage.queries import conversation_of, reset, since_reset
@@ -27,6 +27,17 @@ class ConversationMemory(Protocol):
         ...
 
 
+class MemoryCache(Protocol):
+    """A cache of recent turns that /reset and /forget must drop too (RedisMemory).
+
+    TranscriptStore calls it from the bots' processes, not only from the worker's.
+    """
+
+    def clear_cache(self, platform: str, chat_id: str, user_id: str) -> None: ...
+
+    def forget_user(self, platform: str, user_id: str) -> None: ...
+
+
 def describe_media(media: list[dict[str, Any]] | None) -> str | None:
     """A short text for the stickers/images a person sent, from their metadata."""
     parts: list[str] = []
@@ -37,6 +48,30 @@ def describe_media(media: list[dict[str, Any]] | None) -> str | None:
         else:
             parts.append("a sticker" if m.get("kind") == "sticker" else "an image")
     return "; ".join(parts) or None
+
+
+def library_sticker(turn: UserTurn) -> str | None:
+    """The library id stored on the user's row: that of the first library sticker sent."""
+    for m in turn.media:
+        if m.library_id:
+            return m.library_id
+    return None
+
+
+def history_of(turn: UserTurn, reply: Reply) -> list[HistoryTurn]:
+    """The (user, bot) turns that `SqlMemory.recent` reads back after `record_exchange`.
+
+    One exception: a sticker chosen with an empty description reads back from SQL with
+    its library row's text instead; here it has none (no database at hand).
+    """
+    # The same JSON the transcript stores, so describe_media sees the same dicts.
+    media = [m.model_dump(mode="json") for m in turn.media]
+    user = HistoryTurn(role="user", text=turn.text, sticker_id=library_sticker(turn),
+                       sticker_description=describe_media(media))
+    sticker = reply.sticker
+    bot = HistoryTurn(role="bot", text=reply.text, sticker_id=sticker.id if sticker else None,
+                      sticker_description=(sticker.description or None) if sticker else None)
+    return [user, bot]
 
 
 class SqlMemory:

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.types import Emotion, Perception, Reply, StickerChoice, UserTurn
 from storage.db import Database
+from storage.memory import MemoryCache, library_sticker
 from storage.models import Conversation, Delivery, Message, Sticker, User, utcnow
 from storage.queries import (
     conversation_of,
@@ -37,8 +38,10 @@ _STICKER_DEFAULTS: dict[str, Any] = {"emoji": None, "webp_path": None, "name": "
 
 
 class TranscriptStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, memory_cache: MemoryCache | None = None) -> None:
         self.db = db
+        # Dropped on /reset and /forget so a cache cannot outlive what SQL forgot.
+        self.memory_cache = memory_cache
 
     # --- the exchange itself -------------------------------------------------
     def find_reply(self, turn: UserTurn) -> Reply | None:
@@ -67,11 +70,12 @@ class TranscriptStore:
             )
 
     def record_exchange(self, turn: UserTurn, perception: Perception | None,
-                        reply: Reply) -> None:
+                        reply: Reply) -> bool:
         """Store the user message and the bot reply together, or neither.
 
         A second call for the same platform message (redelivery, or a racing worker)
-        changes nothing and raises nothing.
+        changes nothing and raises nothing. Returns whether this call stored them, so a
+        racing worker does not append the same turns to a memory cache twice.
         """
         with self.db.session() as s:
             user_id = ensure_user(s, turn.platform, turn.user_id, turn.user_name)
@@ -80,7 +84,7 @@ class TranscriptStore:
             user_row = {
                 "conversation_id": conv_id, "role": "user",
                 "platform_message_id": turn.message_id, "reply_to": None,
-                "text": turn.text, "sticker_id": _library_sticker(turn),
+                "text": turn.text, "sticker_id": library_sticker(turn),
                 "sticker_meta": None,
                 "media": [m.model_dump(mode="json") for m in turn.media] or None,
                 "user_emotion": str(perception.emotion if perception else reply.user_emotion),
@@ -94,7 +98,7 @@ class TranscriptStore:
             user_msg_id = insert_ignore(s, Message.__table__, user_row, key)  # type: ignore[arg-type]
             if user_msg_id is None:
                 log.info("exchange %s already recorded; not storing it again", turn.task_id)
-                return
+                return False
             sticker = reply.sticker
             bot_row = {
                 "conversation_id": conv_id, "role": "bot",
@@ -108,6 +112,7 @@ class TranscriptStore:
                 "model_version": reply.model_version, "created_at": now,
             }
             s.execute(Message.__table__.insert().values(**bot_row))
+        return True
 
     # --- per-user settings ---------------------------------------------------
     def stickers_enabled(self, platform: str, user_id: str) -> bool:
@@ -130,6 +135,9 @@ class TranscriptStore:
         """/reset: memory starts afresh; the transcript is kept for review."""
         with self.db.session() as s:
             reset(s, platform, chat_id, user_id)
+        # After the commit, so a rebuild that follows the delete already sees the reset.
+        if self.memory_cache is not None:
+            self.memory_cache.clear_cache(platform, chat_id, user_id)
 
     def forget_user(self, platform: str, user_id: str) -> list[str]:
         """/forget: delete the person's messages, conversations and user row.
@@ -137,6 +145,13 @@ class TranscriptStore:
         Returns the media files only they referenced; the media store is
         content-addressed, so a file someone else also sent stays.
         """
+        paths = self._forget_rows(platform, user_id)
+        # After the commit, and even with no rows left: the cache may still hold turns.
+        if self.memory_cache is not None:
+            self.memory_cache.forget_user(platform, user_id)
+        return paths
+
+    def _forget_rows(self, platform: str, user_id: str) -> list[str]:
         with self.db.session() as s:
             uid = user_id_of(s, platform, user_id)
             if uid is None:
@@ -247,13 +262,6 @@ class TranscriptStore:
                                           User.platform_user_id == user_id)
             ).scalar_one_or_none()
             return True if value is None else bool(value)
-
-def _library_sticker(turn: UserTurn) -> str | None:
-    for m in turn.media:
-        if m.library_id:
-            return m.library_id
-    return None
-
 
 def _media_paths(media: Any) -> set[str]:
     if not isinstance(media, list):

@@ -13,6 +13,7 @@ from engine.settings import Settings
 RESPOND_TASK = "respond"
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"
+QUEUES = (GPU_QUEUE, CPU_QUEUE)
 
 celery_app = Celery("stickerbot", include=["tasks.respond"])
 
@@ -28,10 +29,30 @@ def configure_celery(settings: Settings) -> Celery:
             task_store_eager_result=False,
         )
     else:
+        transport = {
+            # A task of a worker that died goes back to the queue after this long: it must
+            # outlast the longest task (Settings checks), or a slow reply runs twice.
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Look for such tasks every 10 s rather than every 100 s.
+            "unacked_restore_throttle": 1,
+            "socket_connect_timeout": 5,
+            "socket_timeout": 30,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        }
         celery_app.conf.update(
             broker_url=settings.celery_broker_url,
             result_backend=settings.redis_url or settings.celery_broker_url,
             task_always_eager=False,
+            broker_transport_options=transport,
+            result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+            # A reply finished while Redis restarts is stored once it is back.
+            result_backend_always_retry=True,
+            result_backend_max_retries=30,
+            redis_socket_connect_timeout=5,
+            redis_socket_timeout=30,
+            broker_connection_retry_on_startup=True,
+            broker_connection_max_retries=None,
         )
     celery_app.conf.update(
         task_serializer="json",
@@ -44,5 +65,14 @@ def configure_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        task_track_started=True,
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        result_expires=24 * 3600,
+        worker_pool="solo",
+        worker_concurrency=1,
+        # Our logging setup stays in charge; Celery must not re-route print() or the root.
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
     )
     return celery_app

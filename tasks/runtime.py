@@ -17,7 +17,8 @@ from engine.responder import ConversationState, Responder, load_responder
 from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from storage.db import Database
-from storage.memory import ConversationMemory, SqlMemory
+from storage.memory import ConversationMemory, SqlMemory, history_of
+from storage.redis_memory import RedisMemory
 from storage.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,19 @@ class Runtime:
     def load(cls, settings: Settings, responder: Responder | None = None) -> Runtime:
         db = Database(settings.resolved_database_url)
         db.migrate()
+        memory: ConversationMemory = SqlMemory(db)
+        cache = None
+        if settings.redis_url:
+            # Recent turns from Redis; PostgreSQL stays the record it is rebuilt from.
+            cache = memory = RedisMemory.from_url(settings.redis_url, db,
+                                                  settings.memory_cache_turns,
+                                                  settings.memory_ttl_s)
         return cls(
             settings=settings,
             responder=responder or load_responder(settings),
             db=db,
-            transcripts=TranscriptStore(db),
-            memory=SqlMemory(db),
+            transcripts=TranscriptStore(db, memory_cache=cache),
+            memory=memory,
         )
 
     def handle(self, turn: UserTurn) -> Reply:
@@ -63,7 +71,12 @@ class Runtime:
         )
         reply = self.responder.respond(turn, state, self._images(turn))
         reply.latency_ms = int((time.perf_counter() - started) * 1000)
-        self.transcripts.record_exchange(turn, None, reply)
+        if not self.transcripts.record_exchange(turn, None, reply):
+            # A copy of this task (redelivered while we ran) stored its reply first: that
+            # one is the answer, so every copy returns the same.
+            return self.transcripts.find_reply(turn) or reply
+        if isinstance(self.memory, RedisMemory):
+            self.memory.append(*key, history_of(turn, reply))
         return reply
 
     def _images(self, turn: UserTurn) -> dict[str, Image.Image]:
@@ -91,6 +104,10 @@ def init_runtime(settings: Settings, responder: Responder | None = None) -> Runt
     if _runtime is None:
         _runtime = Runtime.load(settings, responder)
     return _runtime
+
+
+def runtime_loaded() -> bool:
+    return _runtime is not None
 
 
 def get_runtime() -> Runtime:

@@ -50,3 +50,11 @@ def tiny_responder(classifier, library, index, *, sticker_rate: float = 0.6):
     llm = tiny_llm(max_positions=4096, max_new_tokens=12, quantize="none")
     model = RetrievalReplyModel(llm, library, index)
     return Responder(Perceiver(classifier, library), model, sticker_rate=sticker_rate)
+
+
+def save_tiny_llm(path) -> str:
+    """The tiny LLM as a local model folder, for processes started with STICKERBOT_LLM_PATH."""
+    tokenizer = tiny_tokenizer()
+    tiny_model(len(tokenizer), max_positions=4096).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

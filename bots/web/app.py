@@ -7,6 +7,7 @@ Run it with `stickerbot serve` and open http://127.0.0.1:8080.
     GET  /api/stickers        the sticker library, for the picker
     GET  /stickers/{id}.png   a library sticker (also .webp)
     GET  /healthz             liveness
+    GET  /metrics             Prometheus metrics
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
@@ -31,6 +32,7 @@ from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from engine.types import Media, MediaKind, Reply, UserTurn
 from storage.media_store import MediaStore
+from tasks.metrics import metrics_text
 from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,11 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "stickers": len(library)}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = metrics_text()
+        return Response(body, media_type=content_type)
 
     @app.get("/")
     async def page() -> FileResponse:

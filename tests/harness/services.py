@@ -67,16 +67,24 @@ class Service:
     started_in_s: float
     stop_signal: int = signal.SIGTERM
     watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Start the server process again on the same port and data (for fault tests).
+    launch: Callable[[], subprocess.Popen[bytes]] | None = field(default=None, repr=False)
+    probe: Callable[[], None] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        self._halt()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _halt(self) -> None:
         if self.watchdog is not None:
             # First, so it can never signal a pid that gets reused after the server exits.
             self.watchdog.kill()
             self.watchdog.wait(timeout=5)
+            self.watchdog = None
         if self.process.poll() is None:
             self.process.send_signal(self.stop_signal)
             try:
@@ -84,7 +92,17 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def pause(self) -> None:
+        """Stop the server (its clients see connections refused); files are kept."""
+        self._halt()
+
+    def resume(self) -> None:
+        """Start it again on the same port and wait until it answers."""
+        assert self.launch is not None and self.probe is not None, f"{self.name}: no launcher"
+        self.process = self.launch()
+        _wait_until(self.name, self.process, self.log_path, self.probe)
+        self.watchdog = _watchdog(self)
 
 
 def _watchdog(service: Service) -> subprocess.Popen[bytes]:
@@ -154,16 +172,20 @@ def start_postgres() -> Service:
         shutil.rmtree(workdir, ignore_errors=True)
         raise ServiceError(f"initdb failed ({init.returncode}): {init.stderr.strip()[-2000:]}")
     port = free_port()
-    with open(log_path, "wb") as log_file:
-        if as_user:
-            os.chown(log_path, as_user["user"], as_user["group"])
-        proc = subprocess.Popen(
-            [postgres, "-D", str(data_dir), "-p", str(port), "-k", str(socket_dir),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
-            stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir,
-            start_new_session=True, **as_user)
+
+    def launch() -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as log_file:
+            if as_user:
+                os.chown(log_path, as_user["user"], as_user["group"])
+            return subprocess.Popen(
+                [postgres, "-D", str(data_dir), "-p", str(port), "-k", str(socket_dir),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
+                stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir,
+                start_new_session=True, **as_user)
+
+    proc = launch()
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
     def probe() -> None:
@@ -181,7 +203,7 @@ def start_postgres() -> Service:
         raise
     # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
     service = Service("postgres", url, proc, workdir, log_path, time.monotonic() - t0,
-                      stop_signal=signal.SIGINT)
+                      stop_signal=signal.SIGINT, launch=launch, probe=probe)
     atexit.register(service.stop)
     service.watchdog = _watchdog(service)
     return service
@@ -194,11 +216,18 @@ def start_redis() -> Service:
     workdir = Path(tempfile.mkdtemp(prefix="stickerbot-redis-"))
     log_path = workdir / "redis.log"
     port = free_port()
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-             "--save", "", "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
-            stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+
+    def launch() -> subprocess.Popen[bytes]:
+        # No persistence: a restart comes back empty, the worst case for the bot.
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+                 "--save", "", "--appendonly", "no", "--dir", str(workdir),
+                 "--daemonize", "no"],
+                stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir,
+                start_new_session=True)
+
+    proc = launch()
     url = f"redis://127.0.0.1:{port}/0"
 
     def probe() -> None:
@@ -217,7 +246,8 @@ def start_redis() -> Service:
         proc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    service = Service("redis", url, proc, workdir, log_path, time.monotonic() - t0)
+    service = Service("redis", url, proc, workdir, log_path, time.monotonic() - t0,
+                      launch=launch, probe=probe)
     atexit.register(service.stop)
     service.watchdog = _watchdog(service)
     return service

@@ -114,3 +114,17 @@ def test_a_stored_file_that_went_bad_is_described_not_fatal(runtime: Runtime, tm
     reply = runtime.handle(turn(1, "look", Media(kind=MediaKind.sticker, path=str(broken),
                                                  format="png")))
     assert reply.text
+
+
+def test_a_racing_copy_returns_the_reply_stored_first(runtime: Runtime, monkeypatch) -> None:
+    first = runtime.handle(turn(1, "I got the job!"))
+    # A redelivered copy that checked before the first one stored its reply.
+    original = runtime.transcripts.find_reply
+    answers = iter([None])
+    monkeypatch.setattr(runtime.transcripts, "find_reply",
+                        lambda t: next(answers, None) or original(t))
+    runtime.responder.sticker_rate = 0.0  # so the copy's own reply differs from the first
+    copy = runtime.handle(turn(1, "I got the job!"))
+    assert copy.text == first.text
+    assert (copy.sticker and copy.sticker.id) == (first.sticker and first.sticker.id)
+    assert message_count(runtime) == 2
