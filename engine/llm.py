@@ -53,6 +53,23 @@ FALLBACK_CHAT_TEMPLATE = (
 _SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
 
 
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Token ids that end a reply: the model's configured EOS ids, the tokenizer's EOS,
+    and <|im_end|> (models answering through the fallback ChatML template)."""
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+        ids.add(im_end)
+    return sorted(ids)
+
+
 @dataclass
 class LLMConfig:
     """How to load and sample the chat LLM (filled from `engine.settings.Settings`)."""
@@ -221,7 +238,7 @@ class ChatLLM:
             tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self._stop_ids = self._find_stop_ids()
+        self._stop_ids = stop_token_ids(model, tokenizer)
 
     # --- construction ----------------------------------------------------------
     @classmethod
@@ -260,21 +277,6 @@ class ChatLLM:
                    config: LLMConfig | None = None) -> ChatLLM:
         """Wrap a model already in memory (tests build tiny ones in code)."""
         return cls(model, tokenizer, version, config)
-
-    def _find_stop_ids(self) -> list[int]:
-        ids: set[int] = set()
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        if isinstance(configured, int):
-            ids.add(configured)
-        elif configured:
-            ids.update(configured)
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(self.tokenizer.eos_token_id)
-        # Models answering through the fallback ChatML template end turns with <|im_end|>.
-        im_end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(im_end, int) and im_end != self.tokenizer.unk_token_id:
-            ids.add(im_end)
-        return sorted(ids)
 
     # --- generation ------------------------------------------------------------
     def generate(self, conversations: list[list[dict[str, str]]], *,

@@ -102,3 +102,10 @@ def should_send_sticker(
     if last_bot_turn_had_sticker and not user_sent_sticker:
         return False
     return bot_sticker_turns < target_rate * (bot_turns + 1)
+
+
+def sticker_overdue(*, target_rate: float, bot_turns: int, bot_sticker_turns: int) -> bool:
+    """For a model that decides on its own stickers (PEGS): true once the conversation has
+    fallen more than one whole sticker behind `target_rate`, when the allowed sticker is
+    forced. Within that slack the model's [IMG] token decides."""
+    return target_rate > 0 and bot_sticker_turns + 1 < target_rate * (bot_turns + 1)

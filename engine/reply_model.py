@@ -2,8 +2,8 @@
 
 A `ReplyModel` turns planned requests into text plus an optional sticker. Today's
 implementation writes text with the LLM, then retrieves a sticker from the library
-by the planned emotion and the reply's words; PEGS (engine/pegs) plugs in here as
-another `ReplyModel` that decides on its own `[IMG]` tokens.
+by the planned emotion and the reply's words; PEGS (engine/pegs/reply.py) is the
+other `ReplyModel`: it decides on its own `[IMG]` tokens.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from engine.prompting import clean_reply
 from engine.types import StickerChoice
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from engine.llm import ChatLLM
     from engine.stickers import StickerIndex, StickerLibrary
 
@@ -31,8 +33,12 @@ PREFERRED_EMOTION_BONUS = 0.05
 class ReplyRequest:
     messages: list[dict[str, str]]
     plan: ReplyPlan
-    want_sticker: bool
+    want_sticker: bool  # the frequency control allows a sticker on this turn
     exclude_sticker_ids: frozenset[str] = field(default_factory=frozenset)
+    # For models that decide on their own (PEGS): send the allowed sticker for sure.
+    force_sticker: bool = False
+    # The pictures of the new turn, in order, for models that look at images (PEGS).
+    images: list[Image.Image] = field(default_factory=list)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.planning import plan_reply, should_send_sticker
+from engine.planning import plan_reply, should_send_sticker, sticker_overdue
 from engine.prompting import build_messages
 from engine.reply_model import ReplyModel, ReplyRequest
 from engine.types import HistoryTurn, Reply, UserTurn
@@ -55,6 +55,13 @@ class PendingTurn:
     images: dict[str, Image.Image] | None = None
 
 
+def turn_images(turn: UserTurn, images: dict[str, Image.Image] | None) -> list[Image.Image]:
+    """The decoded pictures of a turn in the order they were sent (keyed by media path)."""
+    if not images:
+        return []
+    return [images[m.path] for m in turn.media if m.path in images]
+
+
 class Responder:
     def __init__(self, perceiver: Perceiver, model: ReplyModel, *, sticker_rate: float) -> None:
         self.perceiver = perceiver
@@ -88,12 +95,19 @@ class Responder:
                 user_sent_sticker=p.turn.has_sticker,
                 enabled=p.turn.stickers_enabled and p.state.stickers_enabled,
             )
+            overdue = want_sticker and sticker_overdue(
+                target_rate=self.sticker_rate,
+                bot_turns=p.state.bot_turns,
+                bot_sticker_turns=p.state.bot_sticker_turns,
+            )
             requests.append(
                 ReplyRequest(
                     messages=build_messages(p.state.history, p.turn.text, perception, plan),
                     plan=plan,
                     want_sticker=want_sticker,
                     exclude_sticker_ids=frozenset(p.state.recent_sticker_ids),
+                    force_sticker=overdue,
+                    images=turn_images(p.turn, p.images),
                 )
             )
         outputs = self.model.reply(requests)
@@ -133,15 +147,32 @@ def load_responder(settings: Settings) -> Responder:
     library = StickerLibrary.load(settings.stickers_dir)
     index = StickerIndex.load(settings.stickers_dir, library, encoder)
     classifier = EmotionClassifier.load(encoder)
-    llm = ChatLLM.load(
-        LLMConfig(
-            path=settings.llm_path,
-            cache_dir=settings.model_cache_dir,
-            max_new_tokens=settings.max_new_tokens,
-            temperature=settings.temperature,
-            seed=settings.seed,
-        )
-    )
     perceiver = Perceiver(classifier, library, ocr=settings.ocr)
-    model = RetrievalReplyModel(llm, library, index)
+    checkpoint = None
+    if settings.reply_model != "retrieval":
+        from engine.pegs.reply import checkpoint_root
+
+        checkpoint = checkpoint_root(settings)
+        if checkpoint is None and settings.reply_model == "pegs":
+            raise FileNotFoundError("STICKERBOT_REPLY_MODEL=pegs needs a checkpoint: set "
+                                    "STICKERBOT_PEGS_CHECKPOINT (train one: stickerbot train)")
+    model: ReplyModel
+    if checkpoint is not None:
+        from engine.pegs.reply import load_pegs_reply_model
+
+        model = load_pegs_reply_model(settings, library, checkpoint)
+    else:
+        if settings.reply_model == "auto":
+            log.info("no PEGS checkpoint: replies come from the retrieval reply model")
+        llm = ChatLLM.load(
+            LLMConfig(
+                path=settings.llm_path,
+                cache_dir=settings.model_cache_dir,
+                max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature,
+                seed=settings.seed,
+            )
+        )
+        model = RetrievalReplyModel(llm, library, index)
+    log.info("reply model %s", model.version)
     return Responder(perceiver, model, sticker_rate=settings.sticker_rate)

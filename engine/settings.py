@@ -8,6 +8,7 @@ Every field can be set as `STICKERBOT_<FIELD>`; the conventional names
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     temperature: float = 0.6
     seed: int = 0
 
+    # PEGS (engine/pegs). reply_model "auto" answers with PEGS when a checkpoint is found
+    # (pegs_checkpoint, else the committed cpu-small one) and with the retrieval model
+    # otherwise. sticker_mode: ret (library), gen (generated), rag (library sticker
+    # re-drawn); gen and rag use Stable Diffusion from sd_path, else the caption composer.
+    reply_model: Literal["auto", "pegs", "retrieval"] = "auto"
+    pegs_checkpoint: str = ""
+    sticker_mode: Literal["ret", "gen", "rag"] = "ret"
+    sd_path: str = ""
+    gen_steps: int = Field(default=25, ge=1)
+    rag_strength: float = Field(default=0.6, gt=0.0, le=1.0)
+
     # Conversation behaviour.
     memory_turns: int = 6
     sticker_rate: float = Field(default=0.6, ge=0.0, le=1.0)
@@ -126,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def generated_dir(self) -> Path:
+        """Stickers that PEGS generated or composed (gen and rag modes)."""
+        return self.media_dir / "generated"
 
     @property
     def model_cache_dir(self) -> Path:

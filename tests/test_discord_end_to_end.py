@@ -14,7 +14,7 @@ import pytest
 
 from tests.engine import media_samples as samples
 from tests.harness.fake_discord import FakeDiscord
-from tests.test_end_to_end import REPO, START_TIMEOUT_S, free_port
+from tests.serve_process import REPO, START_TIMEOUT_S, free_port
 
 USER = 4242
 

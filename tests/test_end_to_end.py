@@ -7,13 +7,7 @@ that fit the planned emotion, and both sides of each turn are in the database.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,50 +16,14 @@ from PIL import Image
 
 from engine.planning import plan_reply
 from engine.types import Emotion, Perception
-
-REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 300  # the first start converts the GGUF model (~20 s, more under load)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serve_process import serve
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, pack_root: Path, model_cache: Path):
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    (data_dir / "stickers").symlink_to(pack_root)
-    port = free_port()
-    env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir), STICKERBOT_HTTP_PORT=str(port),
-               STICKERBOT_MODEL_CACHE=str(model_cache))
-    log_path = data_dir / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(REPO / "stickerbot.py"), "serve"],
-                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"stickerbot serve exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"stickerbot serve did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield base, data_dir, log_path
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail("stickerbot serve did not stop on SIGINT")
+    with serve(data_dir, pack_root, model_cache) as (base, log_path):
+        yield base, data_dir, log_path
 
 
 def assert_fits_plan(reply: dict) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine import media_samples as samples
 from tests.harness.fake_telegram import FakeTelegram
-from tests.test_end_to_end import REPO, START_TIMEOUT_S, free_port
+from tests.serve_process import REPO, START_TIMEOUT_S, free_port
 
 CHAT = USER = 4242
 

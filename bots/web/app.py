@@ -6,6 +6,7 @@ Run it with `stickerbot serve` and open http://127.0.0.1:8080.
                               or multipart with fields user, text, sticker (a file)
     GET  /api/stickers        the sticker library, for the picker
     GET  /stickers/{id}.png   a library sticker (also .webp)
+    GET  /generated/{name}.png  a sticker PEGS generated or composed (gen / rag modes)
     GET  /healthz             liveness
     GET  /metrics             Prometheus metrics
 """
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+GENERATED_NAME = re.compile(r"^[0-9a-f]{16,64}\.png$")  # content hashes (engine/pegs/reply.py)
 # Status per MediaError code: what the person sent is too big, unknown, or broken.
 MEDIA_STATUS = {"too_large": 413, "too_many_pixels": 413, "too_long": 413, "unsupported": 415}
 
@@ -66,10 +68,22 @@ def sticker_json(library: StickerLibrary, sticker_id: str) -> dict[str, Any]:
     }
 
 
+def generated_json(reply: Reply) -> dict[str, Any] | None:
+    """A generated sticker, when its file is one the generated route serves."""
+    name = Path(reply.sticker.image_path).name
+    if not GENERATED_NAME.match(name):
+        return None
+    return {"id": reply.sticker.id, "url": f"/generated/{name}",
+            "emotion": reply.sticker.emotion.value, "emoji": None, "name": "",
+            "description": reply.sticker.description, "mode": reply.sticker.mode}
+
+
 def reply_json(library: StickerLibrary, reply: Reply, latency_ms: int) -> dict[str, Any]:
     sticker = None
     if reply.sticker is not None and reply.sticker.id in library:
         sticker = sticker_json(library, reply.sticker.id)
+    elif reply.sticker is not None:
+        sticker = generated_json(reply)
     return {
         "reply": {
             "text": reply.text,
@@ -120,6 +134,14 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
             raise ChatError(404, "not_found", "No such sticker.")
         path = library.png_file(sticker_id) if ext == "png" else library.webp_file(sticker_id)
         return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/generated/{name}")
+    async def generated_file(name: str) -> FileResponse:
+        path = settings.generated_dir / name
+        if not GENERATED_NAME.match(name) or not path.is_file():
+            raise ChatError(404, "not_found", "No such sticker.")
+        # Content-addressed: a name never changes what it shows.
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000"})
 
     @app.post("/api/chat/messages")
     async def post_message(request: Request) -> JSONResponse:

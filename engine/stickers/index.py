@@ -26,7 +26,7 @@ _HNSW_M = 32
 
 
 class StickerIndex:
-    def __init__(self, library: StickerLibrary, encoder: TextEncoder,
+    def __init__(self, library: StickerLibrary, encoder: TextEncoder | None,
                  index: faiss.Index, digest: str) -> None:
         self.library = library
         self.encoder = encoder
@@ -52,14 +52,27 @@ class StickerIndex:
     def build(cls, library: StickerLibrary, encoder: TextEncoder, *,
               hnsw_threshold: int = HNSW_THRESHOLD) -> StickerIndex:
         vectors = encoder.encode([s.text() for s in library])
-        dim = encoder.dim
+        return cls.from_vectors(library, vectors, encoder, hnsw_threshold=hnsw_threshold)
+
+    @classmethod
+    def from_vectors(cls, library: StickerLibrary, vectors: np.ndarray,
+                     encoder: TextEncoder | None = None, *,
+                     hnsw_threshold: int = HNSW_THRESHOLD) -> StickerIndex:
+        """An index over given unit vectors, one per sticker in library order (PEGS-Ret
+        stores W_i of each sticker's image features); without an encoder only
+        `search_vector` works."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors) != len(library) or (len(vectors) and vectors.ndim != 2):
+            raise ValueError(f"need one vector per sticker ({len(library)}), "
+                             f"got shape {vectors.shape}")
+        dim = vectors.shape[1] if vectors.ndim == 2 else encoder.dim if encoder else 1
         if len(library) >= hnsw_threshold:
             index: faiss.Index = faiss.IndexHNSWFlat(dim, _HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = 80
         else:
             index = faiss.IndexFlatIP(dim)
         if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            index.add(vectors)
         return cls(library, encoder, index, library.digest())
 
     def save(self, root: Path) -> None:
@@ -93,6 +106,8 @@ class StickerIndex:
     def search(self, query: str, *, emotion: Emotion | None = None, k: int = 5,
                exclude: Collection[str] = ()) -> list[tuple[Sticker, float]]:
         """Stickers whose description best fits `query`, best first, with cosine scores."""
+        if self.encoder is None:
+            raise TypeError("this index holds image vectors: use search_vector")
         vector = self.encoder.encode([query])[0]
         return self.search_vector(vector, emotion=emotion, k=k, exclude=exclude)
 

@@ -1,4 +1,4 @@
-from engine.planning import plan_reply, should_send_sticker
+from engine.planning import plan_reply, should_send_sticker, sticker_overdue
 from engine.types import NEGATIVE_EMOTIONS, Emotion, Perception
 
 
@@ -61,3 +61,19 @@ def test_disabled_or_zero_rate_sends_none():
     assert not should_send_sticker(target_rate=0.6, bot_turns=0, bot_sticker_turns=0,
                                    last_bot_turn_had_sticker=False, user_sent_sticker=True,
                                    enabled=False)
+
+
+def test_a_model_that_never_asks_is_forced_back_to_the_rate_within_one_sticker():
+    """PEGS decides on its own stickers; when it never asks, forcing the overdue ones
+    still keeps the conversation within one sticker of the target rate."""
+    sent: list[bool] = []
+    for _ in range(60):
+        allowed = should_send_sticker(
+            target_rate=0.6, bot_turns=len(sent), bot_sticker_turns=sum(sent),
+            last_bot_turn_had_sticker=bool(sent and sent[-1]), user_sent_sticker=True)
+        forced = allowed and sticker_overdue(target_rate=0.6, bot_turns=len(sent),
+                                             bot_sticker_turns=sum(sent))
+        sent.append(forced)
+        assert sum(sent) >= 0.6 * len(sent) - 1
+    assert not sent[0], "within the slack the model decides: nothing is forced at first"
+    assert not sticker_overdue(target_rate=0.0, bot_turns=10, bot_sticker_turns=0)
