@@ -1,13 +1,16 @@
 """PEGS checkpoints: only what was trained, versioned, switchable without a restart.
 
     <root>/CURRENT                    the active version's name (replaced atomically)
-    <root>/<version>/adapter_model.safetensors   LoRA + the [IMG] rows (peft)
+    <root>/<version>/adapter_model.safetensors   LoRA and/or the [IMG] rows (peft)
     <root>/<version>/adapter_config.json         peft LoraConfig (token indices included)
     <root>/<version>/heads.safetensors           Q-Former, queries, projection, W_t, W_i,
-                                                 logit scale, feature mapper
-    <root>/<version>/pegs_config.json            PegsConfig + version + meta + tokens
+                                                 logit scale, feature mapper (those held)
+    <root>/<version>/pegs_config.json            PegsConfig + version + meta + tokens +
+                                                 the categories held + the base version
 
-The frozen backbones (LLM, vision encoder) never go in: a checkpoint loads onto them.
+The frozen backbones (LLM, vision encoder) never go in: a checkpoint loads onto them. A
+training stage saves only the parts it trained and names the version it started from
+(`base`); loading applies the chain base first.
 A version is written beside its final place and renamed, so readers never see half of one.
 """
 
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.pegs.config import PegsConfig
-from engine.pegs.model import PegsModel, load_llm
+from engine.pegs.model import CATEGORIES, PegsModel, load_llm
 
 CONFIG_FILE = "pegs_config.json"
 HEADS_FILE = "heads.safetensors"
@@ -46,33 +50,70 @@ def _check_version(version: str) -> str:
     return version
 
 
-def heads_state_dict(model: PegsModel) -> dict[str, torch.Tensor]:
+def _by_category(model: PegsModel, categories: Collection[str]) -> set[str]:
+    unknown = sorted(set(categories) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown parameter categories {unknown}; choose from {CATEGORIES}")
+    groups = model.parameter_categories()
+    return {name for c in categories for name in groups[c]}
+
+
+def heads_state_dict(model: PegsModel,
+                     categories: Collection[str] = CATEGORIES) -> dict[str, torch.Tensor]:
     """The trained tensors outside the LLM (the LLM's go through peft)."""
+    wanted = _by_category(model, categories)
     return {name: p.detach().contiguous() for name, p in model.named_parameters()
-            if p.requires_grad and not name.startswith("llm.")}
+            if name in wanted and not name.startswith("llm.")}
+
+
+def adapter_state_dict(model: PegsModel,
+                       categories: Collection[str] = CATEGORIES) -> dict[str, torch.Tensor]:
+    """LoRA and/or the [IMG] rows, as peft names them in an adapter file."""
+    from peft import get_peft_model_state_dict
+
+    # save_embedding_layers=False: peft would otherwise store the whole resized embedding
+    # matrix; trainable_token_indices already puts the [IMG] rows in the adapter.
+    state = get_peft_model_state_dict(model.llm, save_embedding_layers=False)
+    keep = {"lora": "lora_", "img_rows": "trainable_tokens"}
+    marks = [mark for c, mark in keep.items() if c in categories]
+    return {k: v.detach().contiguous() for k, v in state.items()
+            if any(mark in k for mark in marks)}
 
 
 def save_checkpoint(model: PegsModel, root: str | Path, version: str,
                     meta: dict[str, Any] | None = None, *, activate: bool = True,
-                    overwrite: bool = False) -> Path:
-    """Write `<root>/<version>/` and (by default) make it the CURRENT one."""
+                    overwrite: bool = False, categories: Collection[str] = CATEGORIES,
+                    base: str | None = None) -> Path:
+    """Write `<root>/<version>/` and (by default) make it the CURRENT one.
+
+    `categories` names what this version holds (a training stage saves only what it
+    trained); `base` names the version in the same root it was trained on top of, which
+    loading applies first."""
     root = Path(root)
     target = root / _check_version(version)
     if target.exists() and not overwrite:
         raise FileExistsError(f"checkpoint {target} exists (pass overwrite=True to replace it)")
+    if base is not None and not (root / _check_version(base) / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"base checkpoint {root / base} not found")
+    categories = sorted(set(categories))
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{version}.{os.getpid()}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    # save_embedding_layers=False: peft would otherwise store the whole resized embedding
-    # matrix; trainable_token_indices already puts the [IMG] rows in the adapter.
-    model.llm.save_pretrained(str(staging), save_embedding_layers=False)
-    (staging / "README.md").unlink(missing_ok=True)  # peft's model card template
-    save_file(heads_state_dict(model), str(staging / HEADS_FILE), metadata={"format": "pt"})
+    staging.mkdir()
+    adapter = adapter_state_dict(model, categories)
+    if adapter:
+        save_file(adapter, str(staging / ADAPTER_FILE), metadata={"format": "pt"})
+        model.llm.peft_config["default"].save_pretrained(str(staging))
+    heads = heads_state_dict(model, categories)
+    if heads:
+        save_file(heads, str(staging / HEADS_FILE), metadata={"format": "pt"})
     info = {
         "version": version,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": model.config.to_dict(),
         "meta": meta or {},
+        "categories": categories,
+        "base": base,
         "tokens": {"image_token": model.config.image_token,
                    "img_tokens": model.config.img_tokens,
                    "image_token_id": model.image_token_id,
@@ -86,6 +127,17 @@ def save_checkpoint(model: PegsModel, root: str | Path, version: str,
     if activate:
         set_current(root, version)
     return target
+
+
+def chain(folder: str | Path) -> list[Path]:
+    """A version and the versions it was trained on top of, base first."""
+    folders = [Path(folder)]
+    while (base := read_info(folders[0]).get("base")) is not None:
+        parent = folders[0].parent / _check_version(base)
+        if parent in folders:
+            raise ValueError(f"checkpoint {folder}: its bases form a cycle")
+        folders.insert(0, parent)
+    return folders
 
 
 def read_info(folder: str | Path) -> dict[str, Any]:
@@ -130,10 +182,24 @@ def load_checkpoint(path: str | Path, llm: torch.nn.Module | None = None, tokeni
 
 
 def load_weights(model: PegsModel, path: str | Path) -> PegsModel:
-    """Swap a checkpoint's trained weights into `model` in place (same structure)."""
+    """Swap a checkpoint's trained weights into `model` in place (same structure): its
+    bases first, then the version itself. Parts no version of the chain holds keep the
+    values they had; `model.trained_categories` says which parts the chain trained."""
+    folder = resolve(path)
+    folders = chain(folder)
+    trained: set[str] = set()
+    for part in folders:
+        trained |= _load_one(model, part)
+    info = read_info(folder)
+    model.checkpoint_version = info["version"]
+    model.checkpoint_meta = info.get("meta", {})
+    model.trained_categories = sorted(trained)
+    return model
+
+
+def _load_one(model: PegsModel, folder: Path) -> set[str]:
     from peft import set_peft_model_state_dict
 
-    folder = resolve(path)
     info = read_info(folder)
     saved = PegsConfig.from_dict(info["config"]).to_dict()
     ours = model.config.to_dict()
@@ -144,18 +210,19 @@ def load_weights(model: PegsModel, path: str | Path) -> PegsModel:
     if ids != (model.img_token_ids, model.image_token_id):
         raise ValueError(f"checkpoint {folder}: [IMG] token ids {ids} differ from the "
                          f"tokenizer's {(model.img_token_ids, model.image_token_id)}")
-    result = set_peft_model_state_dict(model.llm, load_file(str(folder / ADAPTER_FILE)))
-    if result.unexpected_keys:
-        raise ValueError(f"{folder / ADAPTER_FILE}: unexpected keys {result.unexpected_keys[:5]}")
-    heads = load_file(str(folder / HEADS_FILE))
-    absent = sorted(set(heads_state_dict(model)) - set(heads))
+    categories = info.get("categories", list(CATEGORIES))
+    if (folder / ADAPTER_FILE).is_file():
+        result = set_peft_model_state_dict(model.llm, load_file(str(folder / ADAPTER_FILE)))
+        if result.unexpected_keys:
+            raise ValueError(f"{folder / ADAPTER_FILE}: unexpected keys "
+                             f"{result.unexpected_keys[:5]}")
+    heads = load_file(str(folder / HEADS_FILE)) if (folder / HEADS_FILE).is_file() else {}
+    absent = sorted(set(heads_state_dict(model, categories)) - set(heads))
     _, unexpected = model.load_state_dict(heads, strict=False)
     if absent or unexpected:
         raise ValueError(f"{folder / HEADS_FILE}: missing {absent[:5]}, "
                          f"unexpected {unexpected[:5]}")
-    model.checkpoint_version = info["version"]
-    model.checkpoint_meta = info.get("meta", {})
-    return model
+    return set(categories)
 
 
 # --- versions ------------------------------------------------------------------------------

@@ -81,6 +81,10 @@ class PegsReplyModel:
         self.composer = composer or CaptionComposer(library)
         self.watcher = watcher
         if generator is not None:
+            if "mapper" not in getattr(model, "trained_categories", ["mapper"]):
+                raise ValueError("this PEGS checkpoint never trained its feature mapper "
+                                 "(no Stable Diffusion text encoder in its training): "
+                                 "unset STICKERBOT_SD_PATH or train stage 2 with one")
             want = (model.config.gen_seq_len, model.config.gen_dim)
             if (generator.seq_len, generator.embed_dim) != want:
                 raise ValueError(

@@ -120,3 +120,28 @@ def test_versions_current_and_watcher(tmp_path: Path) -> None:
     other = PegsModel.from_config(PegsConfig.tiny(num_img_tokens=3))
     with pytest.raises(ValueError, match="num_img_tokens"):
         load_weights(other, tmp_path / "v1")
+
+
+def test_a_stage_saves_only_what_it_trained_and_loads_on_its_base(trained: PegsModel,
+                                                                    tmp_path: Path) -> None:
+    save_checkpoint(trained, tmp_path, "perception", categories=["qformer", "projection"])
+    assert not (tmp_path / "perception" / "adapter_model.safetensors").exists()
+    save_checkpoint(trained, tmp_path, "alignment", categories=["retrieval", "img_rows"],
+                    base="perception")
+    with safe_open(str(tmp_path / "alignment" / "heads.safetensors"), "pt") as f:
+        assert {k.split(".")[0] for k in f.keys()} == {"ret"}
+    fresh = tiny_pegs(seed=5)
+    mapper_before = fresh.mapper.fc_in.weight.clone()
+    lora_before = {n: p.clone() for n, p in fresh.named_parameters() if "lora_" in n}
+    load_weights(fresh, tmp_path / "alignment")
+    assert fresh.trained_categories == ["img_rows", "projection", "qformer", "retrieval"]
+    assert torch.equal(fresh.vision.proj.weight, trained.vision.proj.weight)
+    assert torch.equal(fresh.ret.text_proj.weight, trained.ret.text_proj.weight)
+    delta = [n for n, _ in fresh.named_parameters() if "trainable_tokens_delta" in n][0]
+    assert torch.equal(dict(fresh.named_parameters())[delta],
+                       dict(trained.named_parameters())[delta])
+    assert torch.equal(fresh.mapper.fc_in.weight, mapper_before)  # not in the chain
+    assert all(torch.equal(p, lora_before[n]) for n, p in fresh.named_parameters()
+               if "lora_" in n)
+    with pytest.raises(FileNotFoundError):
+        save_checkpoint(trained, tmp_path, "orphan", base="nothere")
