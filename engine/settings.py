@@ -117,6 +117,27 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- LLM backends for the simulator (and the judge) -----------------------------
+    # "local": the model at llm_path (default SmolLM2); "openai": any OpenAI-compatible
+    # endpoint (vLLM, Ollama, llama.cpp server, OpenAI) at llm_base_url. The API key is
+    # read from the variable named by llm_api_key_env (empty: STICKERBOT_LLM_API_KEY,
+    # then OPENAI_API_KEY) and never logged or cached.
+    llm_backend: str = "local"
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    llm_model: str = ""
+    llm_api_key_env: str = ""
+    llm_concurrency: int = 4
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 4
+    llm_price_prompt_per_mtok: float = 0.0
+    llm_price_completion_per_mtok: float = 0.0
+    # On-disk cache of identical calls (default: data_dir/llm-cache/calls.sqlite).
+    llm_cache: bool = True
+    llm_cache_dir: Path | None = None
+    # A stronger model for replies the manager sends back: a model name at the same
+    # endpoint (openai) or a local model path (local). Empty: no escalation.
+    llm_escalation_model: str = ""
+
     @model_validator(mode="after")
     def _visibility_outlasts_tasks(self) -> Settings:
         if self.visibility_timeout_s <= self.task_time_limit_s:
