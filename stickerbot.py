@@ -8,6 +8,10 @@
     stickerbot stickers build                  render the default emoji sticker pack
     stickerbot stickers import DIR [--metadata FILE] [--pack NAME] [--license L]
     stickerbot stickers list [--emotion E]
+    stickerbot simulate [--sessions N] [--out FILE] [--seed S] [--backend local|openai] ...
+    stickerbot profiles expand --target N --out FILE
+    stickerbot train [--preset cpu-small] [--stages perception,alignment,emotion,joint]
+                     --sessions FILE [--val-sessions FILE] [--out DIR] [--version V]
 """
 
 from __future__ import annotations
@@ -154,6 +158,51 @@ def cmd_stickers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.simulator.main import SimulateOptions, simulate
+    from training.simulator.profiles import SEED_FILE
+
+    out = args.out or settings.data_dir / "simulated" / "sessions.jsonl"
+    simulate(settings, SimulateOptions(
+        out=out, sessions=args.sessions, seed=args.seed, shards=args.shards, top_k=args.top_k,
+        max_turns=args.max_turns, split=args.split, batch_size=args.batch_size,
+        backend=args.backend, profiles=args.profiles or SEED_FILE,
+        cache=False if args.no_cache else None))
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
+    from training.simulator.main import expand
+
+    expand(settings, out=args.out, target=args.target, seed=args.seed, backend=args.backend)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from training.pipeline import TrainOptions, train
+
+    report = train(TrainOptions(
+        preset=args.preset, stages=args.stages.split(","), sessions=args.sessions,
+        val_sessions=args.val_sessions, images=args.images,
+        stickers_dir=args.stickers_dir or settings.stickers_dir,
+        out=args.out or settings.data_dir / "checkpoints", version=args.version,
+        base=args.base, seed=args.seed, epochs=args.epochs, max_steps=args.max_steps,
+        stop_after=args.stop_after, command=" ".join(["stickerbot", *sys.argv[1:]])))
+    if not report.get("finished", True):
+        print(f"stopped in stage {report['stage']} at step {report['step']}: "
+              "run the same command again to resume")
+        return 0
+    before, after = report["retrieval_before"], report["retrieval_after"]
+    for name, m in (("untrained", before), ("trained", after)):
+        if m:
+            print(f"held-out sticker retrieval, {name}: top-1 {m['ret_top1']:.3f}, "
+                  f"top-10 {m['ret_top10']:.3f}, emotion {m['ret_emotion']:.3f} "
+                  f"({m['ret_samples']} replies, {m['ret_library']} stickers)")
+    print(f"checkpoint {report['version']} in {args.out or settings.data_dir / 'checkpoints'}"
+          f" after {report['seconds']:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -200,6 +249,53 @@ def build_parser() -> argparse.ArgumentParser:
     lister = actions.add_parser("list", help="list the library")
     lister.add_argument("--emotion")
     stickers.set_defaults(func=cmd_stickers)
+
+    simulate = commands.add_parser("simulate", help="Agent4SC: simulate STICKERCONV sessions")
+    simulate.add_argument("--sessions", type=int, default=20)
+    simulate.add_argument("--out", type=Path, default=None,
+                          help="JSONL file (default: DATA_DIR/simulated/sessions.jsonl); "
+                               "a run resumes where it stopped")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--shards", type=int, default=100, help="sticker databases")
+    simulate.add_argument("--top-k", type=int, default=10)
+    simulate.add_argument("--max-turns", type=int, default=6)
+    simulate.add_argument("--split", choices=["train", "test", "all"], default="train")
+    simulate.add_argument("--batch-size", type=int, default=4, help="sessions in lockstep")
+    simulate.add_argument("--backend", choices=["local", "openai"],
+                          help="default: STICKERBOT_LLM_BACKEND")
+    simulate.add_argument("--profiles", type=Path, help="profiles JSONL (default: the seeds)")
+    simulate.add_argument("--no-cache", action="store_true", help="skip the LLM call cache")
+    simulate.set_defaults(func=cmd_simulate)
+
+    trainer = commands.add_parser("train", help="train PEGS stages into a checkpoint")
+    trainer.add_argument("--preset", choices=["tiny", "cpu-small"], default="cpu-small")
+    trainer.add_argument("--stages", default="perception,alignment,emotion,joint",
+                         help="comma-separated: perception, alignment, emotion, joint, "
+                              "text-only, tool")
+    trainer.add_argument("--sessions", type=Path, action="append", default=[],
+                         help="STICKERCONV JSONL (simulator output, exported transcripts)")
+    trainer.add_argument("--val-sessions", type=Path, action="append", default=[])
+    trainer.add_argument("--images", type=Path,
+                         help="image-caption folder or JSONL manifest (default: the library)")
+    trainer.add_argument("--stickers-dir", type=Path)
+    trainer.add_argument("--out", type=Path, help="checkpoint root (default DATA_DIR/checkpoints)")
+    trainer.add_argument("--version", default="v1")
+    trainer.add_argument("--base", help="a version under --out to train on top of")
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--epochs", type=int, help="override every stage's epochs")
+    trainer.add_argument("--max-steps", type=int, help="cap each stage's steps per epoch")
+    trainer.add_argument("--stop-after", type=int,
+                         help="stop after N steps of a stage (resume with the same command)")
+    trainer.set_defaults(func=cmd_train)
+
+    profiles = commands.add_parser("profiles", help="simulator user profiles")
+    profile_actions = profiles.add_subparsers(dest="action", required=True)
+    expand = profile_actions.add_parser("expand", help="SELF-INSTRUCT expansion of the seeds")
+    expand.add_argument("--target", type=int, default=100)
+    expand.add_argument("--out", type=Path, required=True)
+    expand.add_argument("--seed", type=int, default=0)
+    expand.add_argument("--backend", choices=["local", "openai"])
+    profiles.set_defaults(func=cmd_profiles)
     return parser
 
 

@@ -51,3 +51,21 @@ def test_serve_without_a_sticker_library_says_how_to_build_it(tmp_path, monkeypa
     with pytest.raises(SystemExit) as exit_info:
         stickerbot.main(["serve"])
     assert "stickerbot stickers build" in str(exit_info.value)
+
+
+def test_train_runs_stages_and_prints_where_the_checkpoint_went(data_dir, capsys) -> None:
+    from tests.training.test_data import session
+
+    library = StickerLibrary.load(data_dir / "stickers")
+    sessions = data_dir / "sessions.jsonl"
+    import json
+
+    sessions.write_text("".join(json.dumps(session(library, *library.ids()[i:i + 2])) + "\n"
+                                for i in range(4)))
+    assert stickerbot.main(["train", "--preset", "tiny", "--stages", "emotion,tool",
+                            "--sessions", str(sessions), "--val-sessions", str(sessions),
+                            "--max-steps", "1", "--epochs", "1", "--version", "t1"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out sticker retrieval, untrained: top-1" in out
+    assert (data_dir / "checkpoints" / "t1" / "training_report.json").is_file()
+    assert (data_dir / "checkpoints" / "CURRENT").read_text().strip() == "t1"

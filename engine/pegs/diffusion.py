@@ -28,18 +28,11 @@ from PIL import Image
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from engine.media import STICKER_SIZE, on_white
-from engine.types import Emotion
+from engine.pegs.heads import caption_target  # noqa: F401  (the L_gen target text)
 
 DEFAULT_SETTING = "STICKERBOT_SD_PATH"
 # diffusers 0.42 renamed from_pretrained's torch_dtype to dtype (the old name warns).
 _DTYPE_KWARG = "dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype"
-
-
-def caption_target(description: str, emotion: Emotion | str) -> str:
-    """The text whose SD embedding the feature mapper learns to produce (L_gen target)."""
-    label = emotion.value if isinstance(emotion, Emotion) else str(emotion).strip()
-    text = description.strip().rstrip(".").strip()
-    return f"{text}, {label} sticker" if text else f"{label} sticker"
 
 
 class StickerGenerator:

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.types import Emotion
+
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps the temperature so logits stay <= 100
 
 
@@ -87,3 +89,10 @@ class FeatureMapper(nn.Module):
     @staticmethod
     def loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(predicted, target.to(predicted.dtype))
+
+
+def caption_target(description: str, emotion: Emotion | str) -> str:
+    """The text whose SD embedding the feature mapper learns to produce (L_gen target)."""
+    label = emotion.value if isinstance(emotion, Emotion) else str(emotion).strip()
+    text = description.strip().rstrip(".").strip()
+    return f"{text}, {label} sticker" if text else f"{label} sticker"

@@ -92,7 +92,7 @@ class PegsReplyModel:
                     f"[{generator.seq_len}, {generator.embed_dim}] but the PEGS mapper writes "
                     f"{list(want)}: train the mapper for this SD (PegsConfig.gen_dim)")
         self._lock = threading.Lock()
-        self._special = _special_pattern(model)
+        self._special = special_pattern(model)
         self._features = self._library_features()  # frozen encoder: computed once
         self.index = self._sticker_index()
         self.version = self._version_name()
@@ -159,15 +159,8 @@ class PegsReplyModel:
             return replies
 
     def _conversation(self, request: ReplyRequest) -> list[dict[str, str]]:
-        """The messages with every special-token string taken out of their text (a person
-        typing "<image>" or "<|im_end|>" must not make a placeholder or end a turn), then
-        one <image> per picture of the new turn."""
-        messages = [{"role": m["role"], "content": self._special.sub("", m["content"])}
-                    for m in request.messages]
-        if request.images and messages:
-            token = self.model.config.image_token
-            messages[-1]["content"] += " " + " ".join([token] * len(request.images))
-        return messages
+        return pegs_messages(request.messages, len(request.images), self.model.config.image_token,
+                             self._special)
 
     # --- the sticker ---------------------------------------------------------------------------
     def _sticker(self, request: ReplyRequest, generation: PegsGeneration,
@@ -236,7 +229,18 @@ def reply_text(generation: PegsGeneration) -> str:
     return clean_reply(" ".join(part for part in (before, after) if part))
 
 
-def _special_pattern(model: PegsModel) -> re.Pattern[str]:
+def pegs_messages(messages: list[dict[str, str]], images: int, image_token: str,
+                  special: re.Pattern[str]) -> list[dict[str, str]]:
+    """The messages with every special-token string taken out of their text (a person
+    typing "<image>" or "<|im_end|>" must not make a placeholder or end a turn), then one
+    <image> per picture of the new turn. Training builds its contexts the same way."""
+    out = [{"role": m["role"], "content": special.sub("", m["content"])} for m in messages]
+    if images and out:
+        out[-1]["content"] += " " + " ".join([image_token] * images)
+    return out
+
+
+def special_pattern(model: PegsModel) -> re.Pattern[str]:
     tokenizer = model.tokenizer
     tokens = {model.config.image_token, *model.config.img_tokens,
               *tokenizer.all_special_tokens,

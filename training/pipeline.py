@@ -1,0 +1,176 @@
+"""`stickerbot train`: the PEGS stages in order, each saved on top of the one before.
+
+    stickerbot train --preset cpu-small --sessions data/sim/train.jsonl \
+        --val-sessions data/sim/test.jsonl --out engine/pegs/checkpoints/cpu-small --version v1
+
+Data per stage: perception on image-caption pairs (a folder or manifest, else the
+sticker library's pictures and captions); alignment and emotion on the library's
+sticker-text pairs; joint and the baselines on the dialogues. Validation each epoch on
+the held-out dialogues (losses and sticker retrieval); a report beside the checkpoint
+records the command, data, seed, time and metrics before and after training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.pegs.checkpoint import list_versions, load_weights, save_checkpoint
+from engine.pegs.config import PegsConfig
+from engine.pegs.model import PegsModel
+from engine.stickers import StickerLibrary
+from training import data as datasets
+from training.batches import CaptionTargets, StickerFeatures
+from training.retrieval_eval import retrieval_metrics
+from training.stages import STAGE_ORDER, StageConfig, stage_config
+from training.trainer import Trainer, plot_losses
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "training_report.json"
+
+
+@dataclass
+class TrainOptions:
+    preset: str = "cpu-small"
+    stages: list[str] = field(default_factory=lambda: list(STAGE_ORDER))
+    sessions: list[Path] = field(default_factory=list)  # training dialogues
+    val_sessions: list[Path] = field(default_factory=list)  # held-out dialogues
+    images: Path | None = None  # image-caption folder or manifest for perception
+    stickers_dir: Path = Path("data/stickers")
+    out: Path = Path("data/checkpoints")
+    version: str = "v1"
+    base: str | None = None  # an existing version under `out` to start from
+    run_dir: Path | None = None  # resume points, metrics, plots (default: out/.runs/version)
+    seed: int = 0
+    max_steps: int | None = None  # per stage, for quick runs
+    epochs: int | None = None  # overrides every stage's epochs
+    stop_after: int | None = None  # optimizer steps per stage in this call (then resume)
+    threads: int | None = None  # torch threads (default: every core)
+    command: str = ""
+
+
+def build_model(options: TrainOptions, config: PegsConfig | None = None) -> PegsModel:
+    torch.manual_seed(options.seed)
+    config = config or {"tiny": PegsConfig.tiny, "cpu-small": PegsConfig.cpu_small}[
+        options.preset]()
+    return PegsModel.from_config(config)
+
+
+def stage_samples(stage: StageConfig, options: TrainOptions, library: StickerLibrary,
+                  dialogues: list[datasets.Sample]) -> list[datasets.Sample]:
+    if stage.data == "images":
+        return (datasets.image_caption_samples(options.images) if options.images
+                else datasets.perception_samples(library))
+    if stage.data == "captions":
+        return datasets.caption_samples(library)
+    if stage.data == "emotions":
+        return datasets.emotion_samples(library)
+    return dialogues
+
+
+def train(options: TrainOptions, *, model: PegsModel | None = None,
+          library: StickerLibrary | None = None, perceiver: Any = None,
+          captions: CaptionTargets | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the stages; returns the report (also written beside the checkpoint)."""
+    started = time.perf_counter()
+    library = library or StickerLibrary.load(options.stickers_dir)
+    if model is None:
+        model = build_model(options)
+        # Loading applied the serving policy (one thread on small machines); training is
+        # the only work here.
+        torch.set_num_threads(options.threads or os.cpu_count() or 1)
+    perceiver = perceiver or _perceiver(library)
+    if captions is None and model.config.sd_path:
+        from engine.pegs.diffusion import StickerGenerator
+
+        captions = CaptionTargets(StickerGenerator.from_local_path(model.config.sd_path)
+                                  .text_embedding)
+    sessions = [s for path in options.sessions for s in datasets.read_sessions(path)]
+    held_out = [s for path in options.val_sessions for s in datasets.read_sessions(path)]
+    dialogues = datasets.dialogue_samples(sessions, library, perceiver)
+    val = datasets.dialogue_samples(held_out, library, perceiver)
+    stickers = StickerFeatures(model, library)
+    base = options.base
+    if base is not None:
+        load_weights(model, options.out / base)
+    evaluate = (lambda m: retrieval_metrics(m, val, stickers)) if val else None
+    before = evaluate(model) if evaluate else {}
+    run_dir = options.run_dir or options.out / ".runs" / options.version
+    history: list[dict] = []
+    validation: list[dict] = []
+    stages_done: list[dict[str, Any]] = []
+    for number, name in enumerate(options.stages, start=1):
+        stage = stage_config(options.preset, name, epochs=options.epochs)
+        trains = tuple(c for c in stage.trains if c != "mapper" or captions is not None)
+        stage = stage.with_(trains=trains)
+        samples = stage_samples(stage, options, library, dialogues)
+        if stage.max_samples and len(samples) > stage.max_samples:
+            samples = random.Random(options.seed).sample(samples, stage.max_samples)
+        if options.max_steps:
+            samples = samples[:options.max_steps * stage.batch_size * stage.grad_accum]
+        trainer = Trainer(model, stage, stickers, captions, run_dir / f"{number}-{name}",
+                          seed=options.seed, evaluate=evaluate if stage.data == "dialogues"
+                          else None, progress=progress)
+        result = trainer.fit(samples, val if stage.data == "dialogues" else None,
+                             stop_after=options.stop_after)
+        history += result.history
+        validation += result.validation
+        if not result.finished:
+            log.info("stage %s stopped at step %d; run the same command to resume",
+                     name, result.steps)
+            return {"finished": False, "stage": name, "step": result.steps}
+        version = f"{options.version}.{number}-{name}"
+        if number == len(options.stages):
+            version = options.version
+        save_checkpoint(model, options.out, version, {"stage": name, "seed": options.seed},
+                        categories=trains, base=base, overwrite=True,
+                        activate=number == len(options.stages))
+        stages_done.append({"stage": name, "version": version, "base": base,
+                            "trains": list(trains), "samples": len(samples),
+                            "steps": result.steps, "seconds": round(result.seconds, 1),
+                            "config": asdict(stage)})
+        base = version
+    plot_losses(history, validation, run_dir / "loss.png")
+    report = {
+        "command": options.command, "preset": options.preset, "seed": options.seed,
+        "version": options.version, "stages": stages_done,
+        "data": {"sessions": [_describe(p) for p in options.sessions],
+                 "val_sessions": [_describe(p) for p in options.val_sessions],
+                 "dialogue_samples": len(dialogues), "val_samples": len(val),
+                 "library_stickers": len(library), "library_digest": library.digest(),
+                 "images": str(options.images) if options.images else "sticker library"},
+        "retrieval_before": before, "retrieval_after": evaluate(model) if evaluate else {},
+        "validation": validation,
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": f"{platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "versions": list_versions(options.out),
+    }
+    (options.out / options.version / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n",
+                                                             encoding="utf-8")
+    return report
+
+
+def _perceiver(library: StickerLibrary) -> Any:
+    from engine.embeddings import TextEncoder
+    from engine.emotion import EmotionClassifier
+    from engine.perception import Perceiver
+
+    return Perceiver(EmotionClassifier.load(TextEncoder()), library)
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    data = Path(path).read_bytes()
+    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()[:16],
+            "sessions": sum(1 for line in data.splitlines() if line.strip())}
