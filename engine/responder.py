@@ -153,11 +153,19 @@ def load_responder(settings: Settings) -> Responder:
         from engine.pegs.reply import checkpoint_root
 
         checkpoint = checkpoint_root(settings)
-        if checkpoint is None and settings.reply_model == "pegs":
-            raise FileNotFoundError("STICKERBOT_REPLY_MODEL=pegs needs a checkpoint: set "
-                                    "STICKERBOT_PEGS_CHECKPOINT (train one: stickerbot train)")
+        if checkpoint is None and settings.reply_model != "auto":
+            raise FileNotFoundError(f"STICKERBOT_REPLY_MODEL={settings.reply_model} needs a "
+                                    "checkpoint: set STICKERBOT_PEGS_CHECKPOINT (train one: "
+                                    "stickerbot train)")
     model: ReplyModel
-    if checkpoint is not None:
+    if checkpoint is not None and settings.reply_model in ("tool", "text-only"):
+        from engine.pegs.reply import load_pegs_reply_model
+        from engine.pegs.tool_reply import ToolReplyModel
+
+        pegs = load_pegs_reply_model(settings, library, checkpoint)
+        model = ToolReplyModel(pegs.model, library, index, config=pegs.config,
+                               use_tool=settings.reply_model == "tool")
+    elif checkpoint is not None:
         from engine.pegs.reply import load_pegs_reply_model
 
         model = load_pegs_reply_model(settings, library, checkpoint)

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     # (pegs_checkpoint, else the committed cpu-small one) and with the retrieval model
     # otherwise. sticker_mode: ret (library), gen (generated), rag (library sticker
     # re-drawn); gen and rag use Stable Diffusion from sd_path, else the caption composer.
-    reply_model: Literal["auto", "pegs", "retrieval"] = "auto"
+    # "tool" and "text-only" are the paper's baselines on a checkpoint of those stages.
+    reply_model: Literal["auto", "pegs", "retrieval", "tool", "text-only"] = "auto"
     pegs_checkpoint: str = ""
     sticker_mode: Literal["ret", "gen", "rag"] = "ret"
     sd_path: str = ""

@@ -28,7 +28,8 @@ def bot(tmp_path_factory, pack_root: Path, model_cache: Path):
     env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir),
                STICKERBOT_HTTP_PORT=str(free_port()), STICKERBOT_MODEL_CACHE=str(model_cache),
                DISCORD_BOT_TOKEN=fake.token, DISCORD_API_BASE_URL=fake.api_url,
-               DISCORD_GATEWAY_URL=fake.gateway_url)
+               DISCORD_GATEWAY_URL=fake.gateway_url,
+               STICKERBOT_REPLY_MODEL="retrieval")  # PEGS: tests/test_pegs_end_to_end.py
     env.pop("TELEGRAM_BOT_TOKEN", None)
     log_path = data_dir / "serve.log"
     with open(log_path, "w") as log:

@@ -22,7 +22,9 @@ from tests.serve_process import serve
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, pack_root: Path, model_cache: Path):
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    with serve(data_dir, pack_root, model_cache) as (base, log_path):
+    # The retrieval reply model; PEGS on the committed checkpoint: test_pegs_end_to_end.py.
+    with serve(data_dir, pack_root, model_cache,
+               STICKERBOT_REPLY_MODEL="retrieval") as (base, log_path):
         yield base, data_dir, log_path
 
 

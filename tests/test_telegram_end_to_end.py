@@ -25,7 +25,8 @@ def bot(tmp_path_factory, pack_root: Path, model_cache: Path):
     (data_dir / "stickers").symlink_to(pack_root)
     env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir),
                STICKERBOT_HTTP_PORT=str(free_port()), STICKERBOT_MODEL_CACHE=str(model_cache),
-               TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.root_url)
+               TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.root_url,
+               STICKERBOT_REPLY_MODEL="retrieval")  # PEGS: tests/test_pegs_end_to_end.py
     log_path = data_dir / "serve.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, str(REPO / "stickerbot.py"), "serve"],

@@ -15,9 +15,10 @@ from PIL import Image
 
 from engine.pegs.model import PegsModel
 from engine.pegs.reply import pegs_messages, special_pattern
+from engine.pegs.tool_reply import TOOL_ACTION
 from engine.stickers import StickerLibrary
 from training.data import Sample
-from training.stages import TOOL_ACTION, StageConfig
+from training.stages import StageConfig
 
 
 class StickerFeatures:

@@ -119,11 +119,11 @@ def train(options: TrainOptions, *, model: PegsModel | None = None,
             samples = random.Random(options.seed).sample(samples, stage.max_samples)
         if options.max_steps:
             samples = samples[:options.max_steps * stage.batch_size * stage.grad_accum]
+        # Every stage is validated each epoch on the held-out dialogues: losses under its
+        # own targets, and sticker retrieval.
         trainer = Trainer(model, stage, stickers, captions, run_dir / f"{number}-{name}",
-                          seed=options.seed, evaluate=evaluate if stage.data == "dialogues"
-                          else None, progress=progress)
-        result = trainer.fit(samples, val if stage.data == "dialogues" else None,
-                             stop_after=options.stop_after)
+                          seed=options.seed, evaluate=evaluate, progress=progress)
+        result = trainer.fit(samples, val or None, stop_after=options.stop_after)
         history += result.history
         validation += result.validation
         if not result.finished:

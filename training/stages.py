@@ -28,7 +28,6 @@ from typing import Any
 
 STAGE_ORDER = ("perception", "alignment", "emotion", "joint")
 BASELINES = ("text-only", "tool")
-TOOL_ACTION = "[sticker: {}]"
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,8 @@ def special_pattern(model: PegsModel) -> re.Pattern[str]:
 
 
 def checkpoint_root(settings: Settings) -> Path | None:
-    """The configured checkpoint (root or version folder), else the committed default;
-    None when there is none."""
+    """The configured checkpoint (root or version folder), else the committed default when
+    the LLM is the default one it was trained on; None when there is none."""
     from engine.pegs.checkpoint import DEFAULT_ROOT, latest_version
 
     if settings.pegs_checkpoint:
@@ -261,6 +261,8 @@ def checkpoint_root(settings: Settings) -> Path | None:
             raise FileNotFoundError(f"STICKERBOT_PEGS_CHECKPOINT={settings.pegs_checkpoint!r} "
                                     f"does not exist")
         return path
+    if settings.llm_path:  # the committed checkpoint's LoRA belongs to SmolLM2
+        return None
     return DEFAULT_ROOT if latest_version(DEFAULT_ROOT) else None
 
 

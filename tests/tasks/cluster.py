@@ -74,6 +74,8 @@ class Cluster:
             "REDIS_URL": f"{base}/0",
             "CELERY_BROKER_URL": f"{base}/1",
             "STICKERBOT_OCR": "false",
+            # The queue's behaviour is under test; PEGS has tests/test_pegs_end_to_end.py.
+            "STICKERBOT_REPLY_MODEL": "retrieval",
             **self.extra_env,
         }
 
