@@ -74,3 +74,21 @@ def test_the_web_chat_answers_with_pegs(tmp_path, pack_root: Path, model_cache: 
     assert len(sent) == len(set(sent)), "a sticker was sent twice in one conversation"
     log_text = log_path.read_text()
     assert "lost my job" not in log_text, "the person's text leaked into the log"
+
+
+def test_the_committed_checkpoint_is_the_default(tmp_path, pack_root: Path,
+                                                 model_cache: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with serve(data_dir, pack_root, model_cache, STICKERBOT_STICKER_RATE="1.0",
+               STICKERBOT_OCR="false") as (base, _), \
+            httpx.Client(base_url=base, timeout=180) as client:
+        for text in ["we won the championship!", "I still can't believe it"]:
+            response = client.post("/api/chat/messages", json={"user": "d", "text": text})
+            assert response.status_code == 200, response.text
+            assert response.json()["reply"]["text"]
+    with sqlite3.connect(data_dir / "stickerbot.db") as db:
+        rows = db.execute("SELECT sticker_id, model_version FROM messages "
+                          "WHERE role = 'bot' ORDER BY id").fetchall()
+    assert [r[1] for r in rows] == ["pegs-cpu-small@v1+ret"] * 2
+    assert any(r[0] for r in rows), "a sticker rate of 1 forces one by the second turn"

@@ -12,7 +12,8 @@
 
 The responder's frequency control says per turn whether a sticker is allowed
 (`want_sticker`: [IMG1] is banned otherwise) and whether it is overdue (`force_sticker`).
-Stickers sent earlier in the conversation are excluded from retrieval.
+Retrieval ranks the stickers whose emotion fits the responder's emotion plan (the MIME
+step before generation); stickers sent earlier in the conversation are excluded.
 """
 
 from __future__ import annotations
@@ -165,9 +166,7 @@ class PegsReplyModel:
     # --- the sticker ---------------------------------------------------------------------------
     def _sticker(self, request: ReplyRequest, generation: PegsGeneration,
                  text: str) -> StickerChoice | None:
-        vector = generation.ret_embedding.float().cpu().numpy()
-        hits = self.index.search_vector(vector, k=1, exclude=request.exclude_sticker_ids)
-        retrieved, score = hits[0] if hits else (None, 0.0)
+        retrieved, score = self._retrieve(request, generation)
         mode = self.config.mode
         if mode == "ret":
             if retrieved is None:
@@ -186,6 +185,21 @@ class PegsReplyModel:
         path = self._save(image)
         return StickerChoice(id=f"gen-{path.stem}", emotion=emotion, description=description,
                              image_path=str(path), mode=mode, score=score)
+
+    def _retrieve(self, request: ReplyRequest,
+                  generation: PegsGeneration) -> tuple[Sticker | None, float]:
+        """The nearest sticker to the reply's [IMG] embedding among those whose emotion fits
+        the responder's plan (a comforting one for sadness, never a gleeful one), else
+        among all; stickers already sent are excluded."""
+        vector = generation.ret_embedding.float().cpu().numpy()
+        exclude = request.exclude_sticker_ids
+        for emotions in (request.plan.sticker_emotions, (None,)):
+            hits = [hit for e in emotions
+                    for hit in self.index.search_vector(vector, emotion=e, k=1,
+                                                        exclude=exclude)]
+            if hits:
+                return max(hits, key=lambda hit: hit[1])
+        return None, 0.0
 
     def _draw(self, mode: str, request: ReplyRequest, generation: PegsGeneration, text: str,
               retrieved: Sticker | None) -> Image.Image:

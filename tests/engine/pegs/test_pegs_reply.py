@@ -48,6 +48,7 @@ def test_the_model_decides_and_keeps_text_around_the_sticker(taught, library, tm
     assert "sorry" in reply.text and "hug" in reply.text
     assert reply.sticker is not None and reply.sticker.mode == "ret"
     assert reply.sticker.id in library
+    assert reply.sticker.emotion in PLAN.sticker_emotions  # the plan's emotions only
     assert Path(reply.sticker.image_path) == library.png_file(reply.sticker.id)
     assert bot.version == "pegs-tiny@untrained+ret"
 
