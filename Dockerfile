@@ -37,11 +37,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1
 
 # The Makefile's RUN_DEBS (emoji artwork for the default pack; raqm and fribidi keep ZWJ
-# emoji one glyph), plus what opencv-python (from rapidocr, the OCR) loads: libGL, glib.
+# emoji one glyph), plus what opencv-python (from rapidocr, the OCR) loads: libGL, glib,
+# and WordNet for the METEOR metric of `stickerbot evaluate`.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         fonts-noto-color-emoji libraqm0 libfribidi0 \
         libgl1 libglib2.0-0 \
+        wordnet-base wordnet-sense-index \
  && rm -rf /var/lib/apt/lists/*
 
 # torch first, from the index of this variant: the project pins the same version, which

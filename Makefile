@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 # Emoji artwork for the default pack; raqm and fribidi keep ZWJ emoji one glyph;
 # libGL and GLib for OpenCV (under rapidocr).
-RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0
+RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0 wordnet-base wordnet-sense-index
 TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium docker-compose
 
 .PHONY: run test install install-test debs debs-test stickers lint bench clean

@@ -12,6 +12,8 @@
     stickerbot profiles expand --target N --out FILE
     stickerbot train [--preset cpu-small] [--stages perception,alignment,emotion,joint]
                      --sessions FILE [--val-sessions FILE] [--out DIR] [--version V]
+    stickerbot evaluate (--split FILE --predictions FILE... | --transcripts [--since D]
+                        [--until D] [--platform P] [--model-version V]) [--out DIR] [--judge]
 """
 
 from __future__ import annotations
@@ -203,6 +205,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.evaluation.run import evaluate_command
+
+    return evaluate_command(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -287,6 +295,29 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--stop-after", type=int,
                          help="stop after N steps of a stage (resume with the same command)")
     trainer.set_defaults(func=cmd_train)
+
+    evaluation = commands.add_parser("evaluate", help="score replies with the paper's metrics")
+    evaluation.add_argument("--split", type=Path, help="STICKERCONV test sessions (JSONL/JSON)")
+    evaluation.add_argument("--predictions", type=Path, action="append", default=[],
+                            help="replies to --split, JSON lines (repeatable)")
+    evaluation.add_argument("--transcripts", action="store_true",
+                            help="score the bot's logged conversations instead")
+    evaluation.add_argument("--since", help="transcripts from this ISO date/time (UTC)")
+    evaluation.add_argument("--until", help="transcripts before this ISO date/time (UTC)")
+    evaluation.add_argument("--platform", help="transcripts of one platform (web, telegram...)")
+    evaluation.add_argument("--model-version", help="transcripts of one model version")
+    evaluation.add_argument("--limit", type=int, help="score at most N replies per system")
+    evaluation.add_argument("--out", type=Path, help="report folder (default DATA_DIR/eval/...)")
+    evaluation.add_argument("--judge", action="store_true", help="also run the LLM judge")
+    evaluation.add_argument("--judge-backend", choices=["local", "openai"])
+    evaluation.add_argument("--judge-samples", type=int, default=5)
+    evaluation.add_argument("--no-bertscore", action="store_true")
+    evaluation.add_argument("--no-multimodal", action="store_true")
+    evaluation.add_argument("--questionnaire", type=Path,
+                            help="also export a blind human-evaluation questionnaire here")
+    evaluation.add_argument("--no-store", action="store_true",
+                            help="do not store the scores in the database (review dashboard)")
+    evaluation.set_defaults(func=cmd_evaluate)
 
     profiles = commands.add_parser("profiles", help="simulator user profiles")
     profile_actions = profiles.add_subparsers(dest="action", required=True)

@@ -216,3 +216,21 @@ class EnabledChannel(Base):
     guild_id: Mapped[str | None] = mapped_column(String(128))
     enabled_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EvaluationScore(Base):
+    """One number of one `stickerbot evaluate` run (training/evaluation), kept for the
+    review dashboard: e.g. system "v3", metric "multimodal.f_mmr", value 0.61."""
+
+    __tablename__ = "evaluation_scores"
+    __table_args__ = (Index("ix_evaluation_scores_system_metric", "system", "metric"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(32))  # "split" | "transcripts"
+    system: Mapped[str] = mapped_column(String(128))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    n: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -13,8 +13,8 @@ from storage.models import Base
 from tests.harness.services import PgDatabases
 
 TABLES = {"users", "conversations", "messages", "stickers", "platform_stickers", "deliveries",
-          "enabled_channels", "alembic_version"}
-HEAD = "0003"
+          "enabled_channels", "evaluation_scores", "alembic_version"}
+HEAD = "0004"
 
 
 def _diff(db: Database, metadata: MetaData = Base.metadata) -> list:

@@ -1,0 +1,301 @@
+"""What `stickerbot evaluate` calls: gather replies, score them, write the report.
+
+Two sources of replies:
+- a STICKERCONV test split plus a predictions file (JSON lines, one reply a line:
+  {"session": i, "turn": t, "system": name, "text": ..., "sticker_id": id|null,
+  "sticker_path": file|null}, `session` indexing the split file and `turn` the
+  0-based turn in its "conversation"), from any PEGS preset or baseline; several
+  systems may share one file or come from several files;
+- the bot's own logged conversations, selected by date, platform and model version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from training.evaluation.items import EvalItem, Turn
+
+HISTORY_TURNS = 6
+
+
+def _sticker_id(obj: dict[str, Any] | None) -> str | None:
+    return Path(obj["image"]).stem if obj and obj.get("image") else None
+
+
+def _sticker_text(obj: dict[str, Any] | None) -> str | None:
+    return (obj.get("description") or obj.get("emotion")) if obj else None
+
+
+def items_from_split(sessions_path: str | Path, predictions_path: str | Path,
+                     library=None) -> list[EvalItem]:
+    """One item per prediction, with its session's earlier turns as context and the
+    session's own system turn as reference."""
+    from training.data import read_sessions
+
+    sessions = read_sessions(sessions_path)
+    items = []
+    with open(predictions_path, encoding="utf-8") as source:
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            p = json.loads(line)
+            try:
+                session = sessions[int(p["session"])]
+                turns = session["conversation"]
+                t = int(p["turn"])
+                target = turns[t]
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"{predictions_path}:{number}: no such session/turn "
+                                 f"({error})") from error
+            context = []
+            for earlier in turns[:t]:
+                context.append(Turn("user", earlier.get("user_message") or "",
+                                    _sticker_text(earlier.get("user_sticker"))))
+                context.append(Turn("assistant", earlier.get("system_message") or "",
+                                    _sticker_text(earlier.get("system_sticker"))))
+            context.append(Turn("user", target.get("user_message") or "",
+                                _sticker_text(target.get("user_sticker"))))
+            sticker_id = p.get("sticker_id")
+            description = p.get("sticker_description")
+            if sticker_id and not description and library is not None and sticker_id in library:
+                description = _library_text(library, sticker_id)
+            items.append(EvalItem(
+                item_id=f"{p['session']}:{t}", system=str(p.get("system") or "model"),
+                context=context[-HISTORY_TURNS:], text=p.get("text") or "",
+                sticker_id=sticker_id, sticker_path=p.get("sticker_path"),
+                sticker_description=description,
+                reference_text=target.get("system_message") or "",
+                reference_sticker_id=_sticker_id(target.get("system_sticker"))))
+    return items
+
+
+def items_from_transcripts(db, *, since: datetime | None = None, until: datetime | None = None,
+                           platform: str | None = None, model_version: str | None = None,
+                           library=None) -> list[EvalItem]:
+    """One item per logged bot reply (system = its model version), oldest first."""
+    from sqlalchemy import select
+
+    from storage.models import Conversation, Message
+
+    query = (select(Message, Conversation.platform)
+             .join(Conversation, Message.conversation_id == Conversation.id)
+             .where(Message.role == "bot"))
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    if until is not None:
+        query = query.where(Message.created_at < until)
+    if platform:
+        query = query.where(Conversation.platform == platform)
+    if model_version:
+        query = query.where(Message.model_version == model_version)
+    items = []
+    with db.session() as s:
+        for bot, conv_platform in s.execute(query.order_by(Message.created_at, Message.id)):
+            if bot.reply_to is None:
+                continue
+            history = s.execute(
+                select(Message).where(Message.conversation_id == bot.conversation_id,
+                                      Message.id <= bot.reply_to)
+                .order_by(Message.created_at.desc(), Message.id.desc()).limit(HISTORY_TURNS)
+            ).scalars().all()
+            context = [Turn("user" if m.role == "user" else "assistant", m.text or "",
+                            _logged_sticker_text(m, library)) for m in reversed(history)]
+            meta = bot.sticker_meta or {}
+            in_library = library is not None and bot.sticker_id in library
+            path = meta.get("image_path") if bot.sticker_id and not in_library else None
+            items.append(EvalItem(
+                item_id=f"log:{bot.conversation_id}:{bot.id}",
+                system=bot.model_version or "unknown", context=context, text=bot.text or "",
+                sticker_id=bot.sticker_id if in_library or not path else None,
+                sticker_path=path, sticker_description=_logged_sticker_text(bot, library),
+                meta={"platform": conv_platform, "created_at": bot.created_at.isoformat(),
+                      "latency_ms": bot.latency_ms, "planned_emotion": bot.planned_emotion,
+                      "user_emotion": bot.user_emotion}))
+    return items
+
+
+def _library_text(library, sticker_id: str) -> str:
+    sticker = library.get(sticker_id)
+    return f"{sticker.content_description or sticker.name} ({sticker.emotion.value})"
+
+
+def _logged_sticker_text(message, library) -> str | None:
+    if not message.sticker_id:
+        return None
+    if message.sticker_meta and message.sticker_meta.get("description"):
+        return str(message.sticker_meta["description"])
+    if library is not None and message.sticker_id in library:
+        return _library_text(library, message.sticker_id)
+    return message.sticker_id
+
+
+@dataclass
+class EvaluateOptions:
+    """What to score and how; see `stickerbot evaluate --help`."""
+
+    items: list[EvalItem]
+    out: Path
+    library: Any = None
+    text_encoder: Any = None
+    sticker_encoder: Any = None
+    judge_backend: Any = None
+    judge_samples: int = 5
+    judge_max_tokens: int = 80
+    bertscore: bool = True
+    multimodal: bool = True
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(options: EvaluateOptions) -> dict[str, Any]:
+    """Score every system's replies and write JSON + Markdown + plots under `out`."""
+    from training.evaluation.report import write_report
+
+    started = time.monotonic()
+    by_system: dict[str, list[EvalItem]] = defaultdict(list)
+    for item in options.items:
+        by_system[item.system].append(item)
+    results: dict[str, Any] = {"source": options.source, "systems": {}, "items": len(options.items)}
+    images = None
+    if options.multimodal:
+        from engine.embeddings import TextEncoder
+        from engine.pegs.sticker_encoder import StickerEncoder
+        from training.evaluation.multimodal import StickerImages
+
+        options.text_encoder = options.text_encoder or TextEncoder()
+        images = StickerImages(options.sticker_encoder or StickerEncoder.load(), options.library)
+    for system, items in sorted(by_system.items()):
+        scores: dict[str, Any] = {"n": len(items)}
+        with_ref = [i for i in items if i.reference_text]
+        if with_ref:
+            from training.evaluation.text_metrics import text_metrics
+
+            scores["text"] = text_metrics([i.text for i in with_ref],
+                                          [i.reference_text for i in with_ref],
+                                          bertscore=options.bertscore)
+        if images is not None:
+            from training.evaluation.multimodal import multimodal_metrics
+
+            scores["multimodal"] = multimodal_metrics(items, options.text_encoder, images)
+        results["systems"][system] = scores
+    if options.judge_backend is not None:
+        from training.evaluation.judge import judge_ranks, judge_scores, summarize_scores
+
+        judged = judge_scores(options.judge_backend, options.items,
+                              samples=options.judge_samples,
+                              max_tokens=options.judge_max_tokens)
+        for system, summary in summarize_scores(judged).items():
+            results["systems"][system]["judge"] = summary
+        results["judge_samples"] = [j.__dict__ for j in judged]
+        if len(by_system) > 1:
+            results["rank"] = judge_ranks(options.judge_backend, options.items)
+    results["seconds"] = time.monotonic() - started
+    write_report(results, options.out)
+    return results
+
+
+def store_scores(db, results: dict[str, Any], run_id: str, source: str) -> int:
+    """Every numeric per-system score of `results` as EvaluationScore rows (metric names
+    like "text.bleu_1", "multimodal.f_mmr", "judge.emp_mm", "rank"); returns the count."""
+    from storage.models import EvaluationScore
+
+    rows = []
+    ranks = (results.get("rank") or {}).get("mean_rank", {})
+    for system, scores in results.get("systems", {}).items():
+        flat = {f"{part}.{k}": v for part in ("text", "multimodal", "judge")
+                for k, v in scores.get(part, {}).items()}
+        if system in ranks:
+            flat["rank"] = ranks[system]
+        for metric, value in flat.items():
+            if isinstance(value, int | float):
+                rows.append(EvaluationScore(run_id=run_id, source=source, system=system,
+                                            metric=metric[:64], value=float(value),
+                                            n=scores.get("n"),
+                                            details={"source": results.get("source", {})}))
+    with db.session() as s:
+        s.add_all(rows)
+    return len(rows)
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from datetime import UTC
+
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _limited(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
+    if not limit:
+        return items
+    counts: dict[str, int] = defaultdict(int)
+    kept = []
+    for item in items:
+        if counts[item.system] < limit:
+            counts[item.system] += 1
+            kept.append(item)
+    return kept
+
+
+def evaluate_command(args, settings) -> int:
+    """`stickerbot evaluate`: parse the selection, load what is needed, print a summary."""
+    from engine.stickers import StickerLibrary
+
+    try:
+        library = StickerLibrary.load(settings.stickers_dir)
+    except FileNotFoundError:
+        library = None
+    if args.transcripts == bool(args.split):
+        raise SystemExit("choose one source: --split FILE --predictions FILE, or --transcripts")
+    from storage.db import Database
+
+    db = Database(settings.resolved_database_url)
+    if args.transcripts:
+        items = items_from_transcripts(db, since=_when(args.since), until=_when(args.until),
+                                       platform=args.platform,
+                                       model_version=args.model_version, library=library)
+        source = {"transcripts": db.safe_url, "since": args.since, "until": args.until,
+                  "platform": args.platform, "model_version": args.model_version}
+    else:
+        if not args.predictions:
+            raise SystemExit("--split needs at least one --predictions file")
+        items = [i for p in args.predictions for i in items_from_split(args.split, p, library)]
+        source = {"split": str(args.split), "predictions": [str(p) for p in args.predictions]}
+    items = _limited(items, args.limit)
+    if not items:
+        print("nothing to evaluate: no replies matched the selection")
+        return 1
+    backend = None
+    if args.judge:
+        from engine.backends.factory import build_backend
+
+        backend = build_backend(settings, kind=args.judge_backend)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or settings.data_dir / "eval" / stamp
+    results = evaluate(EvaluateOptions(
+        items=items, out=out, library=library, judge_backend=backend,
+        judge_samples=args.judge_samples, bertscore=not args.no_bertscore,
+        multimodal=not args.no_multimodal and library is not None, source=source))
+    for system, scores in results["systems"].items():
+        flat = {k: v for part in ("text", "multimodal", "judge") for k, v in
+                scores.get(part, {}).items() if isinstance(v, float) and "failures" not in k}
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in flat.items())
+        print(f"{system} ({scores['n']} replies): {shown}")
+    if not args.no_store:
+        db.migrate()
+        stored = store_scores(db, results, run_id=f"{stamp}-{out.name}"[:64],
+                              source="transcripts" if args.transcripts else "split")
+        print(f"{stored} scores stored in {db.safe_url}")
+    if args.questionnaire:
+        from training.evaluation.human import export_questionnaire
+
+        sheet, key = export_questionnaire(items, args.questionnaire)
+        print(f"questionnaire for raters: {sheet} (key, not for raters: {key})")
+    print(f"report: {out / 'report.md'}")
+    return 0
