@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from engine.backends import ChatBackend, complete_structured
 from engine.types import Emotion
+from training.evaluation.text_metrics import rouge_l as rouge_l_words
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +64,9 @@ def rouge_tokens(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b):
-            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
-
 def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F-measure: the longest common subsequence of words, as F1 of P and R."""
-    a, b = rouge_tokens(candidate), rouge_tokens(reference)
-    if not a or not b:
-        return 0.0
-    lcs = _lcs(a, b)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(a), lcs / len(b)
-    return 2 * precision * recall / (precision + recall)
+    """ROUGE-L F-measure of two texts' words (the evaluation's own ROUGE-L)."""
+    return rouge_l_words(rouge_tokens(candidate), rouge_tokens(reference))
 
 
 def is_near_duplicate(text: str, kept: Iterable[str],
