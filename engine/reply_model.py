@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from engine.llm import ChatLLM
-    from engine.stickers import StickerIndex, StickerLibrary
+    from engine.stickers import Sticker, StickerIndex, StickerLibrary
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ class ModelReply:
     text: str
     sticker: StickerChoice | None
     new_tokens: int = 0
+
+
+def library_choice(library: StickerLibrary, sticker: Sticker, score: float) -> StickerChoice:
+    """A retrieved library sticker as the reply carries it."""
+    return StickerChoice(id=sticker.id, emotion=sticker.emotion,
+                         description=sticker.content_description,
+                         image_path=str(library.png_file(sticker.id)), mode="ret",
+                         score=float(score))
 
 
 class ReplyModel(Protocol):
@@ -84,15 +92,7 @@ class RetrievalReplyModel:
             sticker, score = hits[0]
             ranked = score + (PREFERRED_EMOTION_BONUS if rank == 0 else 0.0)
             if best is None or ranked > best[0]:
-                choice = StickerChoice(
-                    id=sticker.id,
-                    emotion=sticker.emotion,
-                    description=sticker.content_description,
-                    image_path=str(self.library.png_file(sticker.id)),
-                    mode="ret",
-                    score=float(score),
-                )
-                best = (ranked, choice)
+                best = (ranked, library_choice(self.library, sticker, score))
         if best is None:
             log.info("no sticker left to send for emotions %s", request.plan.sticker_emotions)
         return best[1] if best else None

@@ -7,6 +7,7 @@ are cached the same way (`CaptionTargets`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -71,14 +72,20 @@ def target_text(model: PegsModel, sample: Sample, stage: StageConfig, describe: 
     return f"{text} {extra}".strip()
 
 
+def prompt_text(model: PegsModel, sample: Sample, special: re.Pattern[str]) -> str:
+    """The sample's context as the model reads it, one <image> per picture."""
+    messages = pegs_messages(sample.messages, len(sample.images), model.config.image_token,
+                             special)
+    return model.format_prompt(messages)
+
+
 def make_batch(model: PegsModel, samples: list[Sample], stage: StageConfig,
                stickers: StickerFeatures, captions: CaptionTargets | None) -> dict[str, Any]:
     """Keyword arguments for `model(**batch)`; losses whose targets are absent are skipped."""
     special = special_pattern(model)
     prompts, targets, images = [], [], []
     for s in samples:
-        messages = pegs_messages(s.messages, len(s.images), model.config.image_token, special)
-        prompts.append(model.format_prompt(messages))
+        prompts.append(prompt_text(model, s, special))
         describe = stickers.library.get(s.sticker_id).content_description if s.sticker_id \
             else ""
         targets.append(target_text(model, s, stage, describe))

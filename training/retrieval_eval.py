@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from engine.pegs.model import PegsModel
-from engine.pegs.reply import pegs_messages, special_pattern
-from training.batches import StickerFeatures, load_image
+from engine.pegs.reply import special_pattern
+from training.batches import StickerFeatures, load_image, prompt_text
 from training.data import Sample
 
 
@@ -34,9 +34,7 @@ def retrieval_metrics(model: PegsModel, samples: list[Sample], stickers: Sticker
     ranks, agree = [], []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
-        prompts = [model.format_prompt(pegs_messages(s.messages, len(s.images),
-                                                     model.config.image_token, special))
-                   for s in chunk]
+        prompts = [prompt_text(model, s, special) for s in chunk]
         targets = [f"{s.target} {model.sticker_text}".strip() for s in chunk]
         images = [load_image(p) for s in chunk for p in s.images]
         out = model(**model.encode(prompts, targets), images=images or None)

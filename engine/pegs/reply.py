@@ -38,7 +38,7 @@ from engine.pegs.composer import EMOTION_EMOJI, CaptionComposer, caption_for
 from engine.pegs.generation import PegsGeneration
 from engine.pegs.model import PegsModel
 from engine.prompting import clean_reply
-from engine.reply_model import ModelReply, ReplyRequest
+from engine.reply_model import ModelReply, ReplyRequest, library_choice
 from engine.stickers import Sticker, StickerIndex, StickerLibrary
 from engine.types import StickerChoice
 
@@ -172,10 +172,7 @@ class PegsReplyModel:
             if retrieved is None:
                 log.info("PEGS asked for a sticker but none is left to send")
                 return None
-            return StickerChoice(id=retrieved.id, emotion=retrieved.emotion,
-                                 description=retrieved.content_description,
-                                 image_path=str(self.library.png_file(retrieved.id)),
-                                 mode="ret", score=score)
+            return library_choice(self.library, retrieved, score)
         if mode == "rag" and retrieved is None:
             mode = "gen"  # nothing to start from: generate from the embeddings alone
         image = self._draw(mode, request, generation, text, retrieved)

@@ -14,7 +14,7 @@ import re
 from engine.llm import call_seed
 from engine.pegs.model import PegsModel
 from engine.pegs.reply import PegsReplyConfig, pegs_messages, reply_text, special_pattern
-from engine.reply_model import ModelReply, ReplyRequest
+from engine.reply_model import ModelReply, ReplyRequest, library_choice
 from engine.stickers import StickerIndex, StickerLibrary
 from engine.types import StickerChoice
 
@@ -67,8 +67,4 @@ class ToolReplyModel:
         hits = self.index.search(query, k=1, exclude=request.exclude_sticker_ids)
         if not hits:
             return None
-        sticker, score = hits[0]
-        return StickerChoice(id=sticker.id, emotion=sticker.emotion,
-                             description=sticker.content_description,
-                             image_path=str(self.library.png_file(sticker.id)), mode="ret",
-                             score=score)
+        return library_choice(self.library, *hits[0])
