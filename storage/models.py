@@ -131,6 +131,9 @@ class Message(Base):
     planned_emotion: Mapped[str | None] = mapped_column(String(16))
     cause_words: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
+    # engine.safety's label of a user message ("self_harm", "harm_others") or of the
+    # bot reply that answered it as a crisis; None when nothing was recognised.
+    safety: Mapped[str | None] = mapped_column(String(32), index=True)
     model_version: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
@@ -232,5 +235,57 @@ class EvaluationScore(Base):
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
     n: Mapped[int | None] = mapped_column(Integer)
+    # Set for a per-reply score (the judge's mean on one logged bot message).
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Operator(Base):
+    """A person who may log in to the review dashboard (`stickerbot review add-operator`)."""
+
+    __tablename__ = "operators"
+    __table_args__ = (UniqueConstraint("username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OperatorSession(Base):
+    """A logged-in dashboard session. Only the SHA-256 of the cookie's token is stored,
+    so a leaked database does not log anybody in; the CSRF token is per session."""
+
+    __tablename__ = "operator_sessions"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(
+        ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewMark(Base):
+    """A judgement on one message: an operator's flag (with a note) or good/bad mark, or
+    an automatic flag raised by engine.safety (operator_id None, source "safety")."""
+
+    __tablename__ = "review_marks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('flag', 'good', 'bad')", name="kind"),
+        Index("ix_review_marks_message_kind", "message_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16), default="operator")  # or "safety"
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -13,8 +13,9 @@ from storage.models import Base
 from tests.harness.services import PgDatabases
 
 TABLES = {"users", "conversations", "messages", "stickers", "platform_stickers", "deliveries",
-          "enabled_channels", "evaluation_scores", "alembic_version"}
-HEAD = "0004"
+          "enabled_channels", "evaluation_scores", "operators", "operator_sessions",
+          "review_marks", "alembic_version"}
+HEAD = "0005"
 
 
 def _diff(db: Database, metadata: MetaData = Base.metadata) -> list:
