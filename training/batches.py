@@ -96,9 +96,14 @@ def make_batch(model: PegsModel, samples: list[Sample], stage: StageConfig,
         else []
     if with_sticker and stage.lambda_ret > 0 and "retrieval" in stage.trains:
         ids = [s.sticker_id for s in with_sticker]
-        batch["sticker_features"] = stickers(ids)
-        numbers = {sid: n for n, sid in enumerate(dict.fromkeys(ids))}
-        batch["sticker_ids"] = torch.tensor([numbers[i] for i in ids])
+        if stage.ret_negatives == "library":
+            library_ids, batch["sticker_features"] = stickers.all()
+            row = {sid: n for n, sid in enumerate(library_ids)}
+            batch["sticker_targets"] = torch.tensor([row[i] for i in ids])
+        else:
+            batch["sticker_features"] = stickers(ids)
+            numbers = {sid: n for n, sid in enumerate(dict.fromkeys(ids))}
+            batch["sticker_ids"] = torch.tensor([numbers[i] for i in ids])
     if with_sticker and captions is not None and stage.lambda_gen > 0 \
             and "mapper" in stage.trains:
         batch["gen_targets"] = captions([s.caption for s in with_sticker])

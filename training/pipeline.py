@@ -55,6 +55,7 @@ class TrainOptions:
     seed: int = 0
     max_steps: int | None = None  # per stage, for quick runs
     epochs: int | None = None  # overrides every stage's epochs
+    ret_negatives: str | None = None  # overrides every stage's L_ret negatives (batch|library)
     stop_after: int | None = None  # optimizer steps per stage in this call (then resume)
     threads: int | None = None  # torch threads (default: every core)
     command: str = ""
@@ -111,7 +112,8 @@ def train(options: TrainOptions, *, model: PegsModel | None = None,
     validation: list[dict] = []
     stages_done: list[dict[str, Any]] = []
     for number, name in enumerate(options.stages, start=1):
-        stage = stage_config(options.preset, name, epochs=options.epochs)
+        stage = stage_config(options.preset, name, epochs=options.epochs,
+                             ret_negatives=options.ret_negatives)
         trains = tuple(c for c in stage.trains if c != "mapper" or captions is not None)
         stage = stage.with_(trains=trains)
         samples = stage_samples(stage, options, library, dialogues)

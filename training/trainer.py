@@ -131,11 +131,14 @@ class Trainer:
         params = set_trainable(model, stage.trains)
         if not params:
             raise ValueError(f"stage {stage.name}: nothing to train in {stage.trains}")
-        optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay,
+                                      betas=stage.adam_betas, eps=stage.adam_eps)
         per_epoch = math.ceil(len(train) / (stage.batch_size * stage.grad_accum))
         total = per_epoch * stage.epochs
+        warmup = stage.warmup_steps if stage.warmup_steps is not None \
+            else int(stage.warmup_ratio * total)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, cosine_with_warmup(total, max(1, int(stage.warmup_ratio * total))))
+            optimizer, cosine_with_warmup(total, max(1, min(warmup, total))))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self._resume(optimizer, schedule)
         step, history, validation = state["step"], state["history"], state["validation"]

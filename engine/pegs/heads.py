@@ -58,6 +58,14 @@ class RetrievalHeads(nn.Module):
         i2t = -(positives * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()
         return (t2i + i2t) / 2
 
+    def library_loss(self, text: torch.Tensor, library: torch.Tensor,
+                     targets: torch.Tensor) -> torch.Tensor:
+        """InfoNCE against every sticker of the library: row i of `text` belongs with row
+        `targets[i]` of `library`. A small batch then still learns to tell its sticker from
+        all the others, not only from the few other stickers that happen to share a batch."""
+        logits = self.scale() * text @ library.t()
+        return F.cross_entropy(logits, targets.to(logits.device))
+
 
 class FeatureMapper(nn.Module):
     """[N, r-k, H] -> [N, gen_seq_len, gen_dim]: Linear in, an encoder-decoder transformer

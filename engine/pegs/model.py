@@ -286,10 +286,13 @@ class PegsModel(nn.Module):
                 images: Images = None, labels: torch.Tensor | None = None,
                 sticker_features: torch.Tensor | None = None,
                 sticker_ids: torch.Tensor | None = None,
-                gen_targets: torch.Tensor | None = None) -> PegsOutput:
+                gen_targets: torch.Tensor | None = None,
+                sticker_targets: torch.Tensor | None = None) -> PegsOutput:
         """One pass. Per [IMG] block (row-major order) `sticker_features[n]` is the target
         sticker's features and `gen_targets[n]` the SD embedding of its caption; each loss
-        is computed only when its targets are given."""
+        is computed only when its targets are given. With `sticker_targets`,
+        `sticker_features` holds the whole library instead and block n's sticker is row
+        `sticker_targets[n]` (library-wide negatives)."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         embeds = self.embed_inputs(input_ids, images)
@@ -309,11 +312,13 @@ class PegsModel(nn.Module):
             ret_emb = self.ret.text_embed(block[:, :k])
             gen_emb = self.mapper(block[:, k:])
         if sticker_features is not None:
-            if ret_emb is None or len(sticker_features) != len(ret_emb):
-                raise ValueError(f"{len(sticker_features)} sticker feature rows for "
-                                 f"{len(rows)} [IMG] blocks")
+            blocks = len(sticker_features) if sticker_targets is None else len(sticker_targets)
+            if ret_emb is None or blocks != len(ret_emb):
+                raise ValueError(f"{blocks} sticker targets for {len(rows)} [IMG] blocks")
             sticker_emb = self.encode_stickers(sticker_features, grad=True)
-            ret_loss = self.ret.loss(ret_emb, sticker_emb, sticker_ids)
+            ret_loss = (self.ret.loss(ret_emb, sticker_emb, sticker_ids)
+                        if sticker_targets is None
+                        else self.ret.library_loss(ret_emb, sticker_emb, sticker_targets))
         if gen_targets is not None:
             if gen_emb is None or gen_targets.shape != gen_emb.shape:
                 made = None if gen_emb is None else tuple(gen_emb.shape)

@@ -32,10 +32,11 @@ def test_it_is_small_and_records_how_it_was_made() -> None:
     assert report["retrieval_after"]["ret_samples"] > 0
 
 
-def test_its_stickers_match_the_dialogues_emotions_better_than_untrained_heads(
+def test_its_retrieval_beats_untrained_heads_on_held_out_dialogues(
         classifier, library, model_cache) -> None:
-    """Measured on the held-out sessions: emotion agreement of the top sticker rises (0.00
-    -> 0.29 at training time); exact-sticker top-10 did not (0.048 both), see the report."""
+    """Measured on the held-out sessions against the same model with untrained heads: the
+    sent sticker ranks higher (top-10 and mean rank) and the top sticker's emotion agrees
+    more often. The figures are those of the report written at training time."""
     samples = dialogue_samples(read_sessions(HELD_OUT), library, Perceiver(classifier, library))
     trained = load_checkpoint(DEFAULT_ROOT, overrides={"llm_cache_dir": str(model_cache)})
     after = retrieval_metrics(trained, samples, StickerFeatures(trained, library))
@@ -45,4 +46,8 @@ def test_its_stickers_match_the_dialogues_emotions_better_than_untrained_heads(
     print(f"held-out retrieval before {before} after {after}")
     report = json.loads((DEFAULT_ROOT / "v1" / "training_report.json").read_text())
     assert after == pytest.approx(report["retrieval_after"], abs=1e-6)
+    assert before == pytest.approx(report["retrieval_before"], abs=1e-6)
+    assert after["ret_top10"] > before["ret_top10"]
+    assert after["ret_top1"] >= before["ret_top1"]
+    assert after["ret_mean_rank"] < before["ret_mean_rank"]
     assert after["ret_emotion"] > before["ret_emotion"]

@@ -4,6 +4,7 @@ and a stopped run resumes to the same weights as one that never stopped."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,28 @@ def test_stages_chain_and_the_last_one_is_current(tmp_path, library, classifier,
     assert (tmp_path / "CURRENT").read_text().strip() == "v2"
     assert {"ret_top1", "ret_top10", "ret_emotion"} <= set(report["retrieval_after"])
     assert json.loads((tmp_path / "v2" / "training_report.json").read_text())["seed"] == 0
+
+
+def test_library_negatives_train_against_every_sticker(tmp_path, library, classifier, captions,
+                                                       sessions) -> None:
+    """With ret_negatives="library" each block is scored against the whole library, so the
+    retrieval loss starts near log(library size), not log(stickers in the batch)."""
+    run("joint", tmp_path, library, classifier, captions, sessions, max_steps=4, epochs=6,
+        ret_negatives="library")
+    steps = [json.loads(line) for line in
+             (tmp_path / ".runs" / "v1" / "1-joint" / "metrics.jsonl").read_text().splitlines()
+             if '"lr"' in line]
+    assert steps[0]["ret"] > 0.5 * math.log(len(library.ids()))
+    first = sum(s["ret"] for s in steps[:4]) / 4
+    last = sum(s["ret"] for s in steps[-4:]) / 4
+    assert last < first
+
+
+def test_paper_preset_follows_the_authors_released_pretraining_configs() -> None:
+    from training.stages import stage_config
+
+    for name in ("perception", "alignment", "emotion"):
+        stage = stage_config("paper", name)
+        assert (stage.lr, stage.weight_decay, stage.adam_eps, stage.adam_betas) == (
+            1e-4, 0.05, 1e-6, (0.9, 0.999))
+        assert (stage.batch_size, stage.epochs, stage.warmup_steps) == (32, 4, 10)

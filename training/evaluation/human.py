@@ -168,3 +168,43 @@ def judge_per_item(judged) -> dict[str, dict[Key, float]]:
         if j.mean is not None:
             out[j.aspect][(j.item_id, j.system)] = j.mean
     return dict(out)
+
+
+def write_human_report(scores: Mapping[str, Mapping[str, Mapping[Key, float]]],
+                       agreement: Mapping[str, Mapping[str, float]],
+                       rows: Sequence[Mapping[str, float | str]], out: str | Path
+                       ) -> dict[str, Path]:
+    """human.json and human.md (means per system and criterion, ICC, correlations)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_system: dict[str, dict[str, float]] = defaultdict(dict)
+    for criterion, means in human_means(scores).items():
+        by_system: dict[str, list[float]] = defaultdict(list)
+        for (_, system), value in means.items():
+            by_system[system].append(value)
+        for system, values in by_system.items():
+            per_system[system][criterion] = statistics.fmean(values)
+    paths = {"json": out / "human.json", "markdown": out / "human.md"}
+    paths["json"].write_text(json.dumps({"means": per_system, "agreement": agreement,
+                                         "correlations": list(rows)}, indent=1) + "\n",
+                             encoding="utf-8")
+    lines = ["# Human evaluation", "", "| System | " + " | ".join(CRITERIA) + " |",
+             "|" + "---|" * (len(CRITERIA) + 1)]
+    for system, values in sorted(per_system.items()):
+        cells = [f"{values[c]:.2f}" if c in values else "-" for c in CRITERIA]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    lines += ["", "## Agreement between raters", "", "| Criterion | ICC(2,1) | ICC(2,k) | "
+              "ICC(3,1) | replies | raters |", "|---|---|---|---|---|---|"]
+    for criterion, v in agreement.items():
+        lines.append(f"| {criterion} | {v['icc2_1']:.3f} | {v['icc2_k']:.3f} | "
+                     f"{v['icc3_1']:.3f} | {int(v['targets'])} | {int(v['raters'])} |")
+    if rows:
+        lines += ["", "## Automatic metrics against human scores", "",
+                  "| Metric | Criterion | n | Spearman | p | Kendall | p |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['metric']} | {r['criterion']} | {int(float(r['n']))} | "
+                         f"{float(r['spearman']):.3f} | {float(r['spearman_p']):.3g} | "
+                         f"{float(r['kendall']):.3f} | {float(r['kendall_p']):.3g} |")
+    paths["markdown"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths

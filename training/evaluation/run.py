@@ -161,6 +161,9 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     for item in options.items:
         by_system[item.system].append(item)
     results: dict[str, Any] = {"source": options.source, "systems": {}, "items": len(options.items)}
+    # Per-reply numbers, for the review dashboard and for correlation with human scores.
+    item_scores: list[dict[str, Any]] = []
+    results["item_scores"] = item_scores
     images = None
     if options.multimodal:
         from engine.embeddings import TextEncoder
@@ -179,9 +182,13 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
                                           [i.reference_text for i in with_ref],
                                           bertscore=options.bertscore)
         if images is not None:
-            from training.evaluation.multimodal import multimodal_metrics
+            from training.evaluation.multimodal import multimodal_metrics, relevance_scores
 
             scores["multimodal"] = multimodal_metrics(items, options.text_encoder, images)
+            stickered = [i for i in items if i.has_sticker]
+            for item, value in zip(stickered, relevance_scores(
+                    stickered, options.text_encoder, images), strict=True):
+                item_scores.append(_item_score(item.item_id, system, "multimodal.mmr", value))
         results["systems"][system] = scores
     if options.judge_backend is not None:
         from training.evaluation.judge import judge_ranks, judge_scores, summarize_scores
@@ -192,6 +199,8 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
         for system, summary in summarize_scores(judged).items():
             results["systems"][system]["judge"] = summary
         results["judge_samples"] = [j.__dict__ for j in judged]
+        item_scores.extend(_item_score(j.item_id, j.system, f"judge.{j.aspect}", j.mean)
+                           for j in judged if j.mean is not None)
         if len(by_system) > 1:
             results["rank"] = judge_ranks(options.judge_backend, options.items)
     results["seconds"] = time.monotonic() - started
@@ -199,10 +208,25 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     return results
 
 
+def _item_score(item_id: str, system: str, metric: str, value: float) -> dict[str, Any]:
+    return {"item_id": item_id, "system": system, "metric": metric, "value": float(value)}
+
+
+def logged_message_id(item_id: str) -> int | None:
+    """The bot message a transcript item ("log:<conversation>:<message>") scores."""
+    parts = item_id.split(":")
+    return int(parts[2]) if len(parts) == 3 and parts[0] == "log" and parts[2].isdigit() \
+        else None
+
+
 def store_scores(db, results: dict[str, Any], run_id: str, source: str) -> int:
     """Every numeric per-system score of `results` as EvaluationScore rows (metric names
-    like "text.bleu_1", "multimodal.f_mmr", "judge.emp_mm", "rank"); returns the count."""
-    from storage.models import EvaluationScore
+    like "text.bleu_1", "multimodal.f_mmr", "judge.emp_mm", "rank"), plus one row per
+    scored logged reply (message_id set: "judge.emp_txt", "multimodal.mmr", ...);
+    returns the count."""
+    from sqlalchemy import select
+
+    from storage.models import EvaluationScore, Message
 
     rows = []
     ranks = (results.get("rank") or {}).get("mean_rank", {})
@@ -217,21 +241,21 @@ def store_scores(db, results: dict[str, Any], run_id: str, source: str) -> int:
                                             metric=metric[:64], value=float(value),
                                             n=scores.get("n"),
                                             details={"source": results.get("source", {})}))
+    per_message = [(logged_message_id(x["item_id"]), x) for x in results.get("item_scores", [])]
+    per_message = [(m, x) for m, x in per_message if m is not None]
     with db.session() as s:
+        # A message deleted since (/forget) is skipped, not an error.
+        alive = set(s.execute(select(Message.id).where(
+            Message.id.in_({m for m, _ in per_message}))).scalars()) if per_message else set()
+        rows += [EvaluationScore(run_id=run_id, source=source, system=x["system"],
+                                 metric=x["metric"][:64], value=x["value"], n=1,
+                                 message_id=m, details=None)
+                 for m, x in per_message if m in alive]
         s.add_all(rows)
     return len(rows)
 
 
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    from datetime import UTC
-
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _limited(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
+def limited(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
     if not limit:
         return items
     counts: dict[str, int] = defaultdict(int)
@@ -243,59 +267,52 @@ def _limited(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
     return kept
 
 
-def evaluate_command(args, settings) -> int:
-    """`stickerbot evaluate`: parse the selection, load what is needed, print a summary."""
+def score_items(db, settings, items: list[EvalItem], *, source: dict[str, Any],
+                source_kind: str, library=None, judge_backend=None, judge_samples: int = 5,
+                bertscore: bool = True, multimodal: bool = True, out: Path | None = None,
+                store: bool = True) -> tuple[str, dict[str, Any]]:
+    """Evaluate `items`, write the report under `out` and (with `store`) keep the scores in
+    the database; returns (run_id, results)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    out = Path(out or settings.data_dir / "eval" / stamp)
+    results = evaluate(EvaluateOptions(
+        items=items, out=out, library=library, judge_backend=judge_backend,
+        judge_samples=judge_samples, bertscore=bertscore,
+        multimodal=multimodal and library is not None, source=source))
+    run_id = f"{stamp}-{out.name}"[:64]
+    results["run_id"], results["out"] = run_id, str(out)
+    if store:
+        db.migrate()
+        results["stored"] = store_scores(db, results, run_id=run_id, source=source_kind)
+    return run_id, results
+
+
+def load_library(settings):
     from engine.stickers import StickerLibrary
 
     try:
-        library = StickerLibrary.load(settings.stickers_dir)
+        return StickerLibrary.load(settings.stickers_dir)
     except FileNotFoundError:
-        library = None
-    if args.transcripts == bool(args.split):
-        raise SystemExit("choose one source: --split FILE --predictions FILE, or --transcripts")
-    from storage.db import Database
+        return None
 
-    db = Database(settings.resolved_database_url)
-    if args.transcripts:
-        items = items_from_transcripts(db, since=_when(args.since), until=_when(args.until),
-                                       platform=args.platform,
-                                       model_version=args.model_version, library=library)
-        source = {"transcripts": db.safe_url, "since": args.since, "until": args.until,
-                  "platform": args.platform, "model_version": args.model_version}
-    else:
-        if not args.predictions:
-            raise SystemExit("--split needs at least one --predictions file")
-        items = [i for p in args.predictions for i in items_from_split(args.split, p, library)]
-        source = {"split": str(args.split), "predictions": [str(p) for p in args.predictions]}
-    items = _limited(items, args.limit)
+
+def evaluate_transcripts(db, settings, *, since: datetime | None = None,
+                         until: datetime | None = None, platform: str | None = None,
+                         model_version: str | None = None, judge_backend=None,
+                         judge_samples: int = 5, bertscore: bool = True,
+                         limit: int | None = None, out: Path | None = None,
+                         store: bool = True) -> tuple[str, dict[str, Any]]:
+    """Score the logged replies matching the selection (what the review dashboard's
+    "evaluate" button runs); raises LookupError when nothing matched."""
+    library = load_library(settings)
+    items = limited(items_from_transcripts(db, since=since, until=until, platform=platform,
+                                           model_version=model_version, library=library),
+                    limit)
     if not items:
-        print("nothing to evaluate: no replies matched the selection")
-        return 1
-    backend = None
-    if args.judge:
-        from engine.backends.factory import build_backend
-
-        backend = build_backend(settings, kind=args.judge_backend)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.out or settings.data_dir / "eval" / stamp
-    results = evaluate(EvaluateOptions(
-        items=items, out=out, library=library, judge_backend=backend,
-        judge_samples=args.judge_samples, bertscore=not args.no_bertscore,
-        multimodal=not args.no_multimodal and library is not None, source=source))
-    for system, scores in results["systems"].items():
-        flat = {k: v for part in ("text", "multimodal", "judge") for k, v in
-                scores.get(part, {}).items() if isinstance(v, float) and "failures" not in k}
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in flat.items())
-        print(f"{system} ({scores['n']} replies): {shown}")
-    if not args.no_store:
-        db.migrate()
-        stored = store_scores(db, results, run_id=f"{stamp}-{out.name}"[:64],
-                              source="transcripts" if args.transcripts else "split")
-        print(f"{stored} scores stored in {db.safe_url}")
-    if args.questionnaire:
-        from training.evaluation.human import export_questionnaire
-
-        sheet, key = export_questionnaire(items, args.questionnaire)
-        print(f"questionnaire for raters: {sheet} (key, not for raters: {key})")
-    print(f"report: {out / 'report.md'}")
-    return 0
+        raise LookupError("nothing to evaluate: no replies matched the selection")
+    source = {"transcripts": db.safe_url, "platform": platform, "model_version": model_version,
+              "since": since.isoformat() if since else None,
+              "until": until.isoformat() if until else None}
+    return score_items(db, settings, items, source=source, source_kind="transcripts",
+                       library=library, judge_backend=judge_backend,
+                       judge_samples=judge_samples, bertscore=bertscore, out=out, store=store)

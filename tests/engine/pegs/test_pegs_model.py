@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine.pegs import PegsConfig, PegsModel
+from engine.pegs.heads import RetrievalHeads
 from engine.pegs.tiny import tiny_vit
 from engine.pegs.vision import preprocess
 from tests.engine.pegs.pegs_support import images, tiny_pegs, trainable
@@ -184,3 +185,18 @@ def test_one_step_lowers_each_loss() -> None:
         second = model(**batch, **kwargs)
     for name in ("lm_loss", "ret_loss", "gen_loss", "loss"):
         assert getattr(second, name) < getattr(first, name), name
+
+
+def test_library_loss_is_cross_entropy_over_the_library() -> None:
+    torch.manual_seed(0)
+    heads = RetrievalHeads(llm_hidden=8, feature_dim=6, ret_dim=4)
+    text = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
+    library = torch.nn.functional.normalize(torch.randn(10, 4), dim=-1)
+    targets = torch.tensor([2, 7, 2])
+    logits = heads.scale() * text @ library.t()
+    expected = -torch.log_softmax(logits, dim=1)[torch.arange(3), targets].mean()
+    assert torch.allclose(heads.library_loss(text, library, targets), expected)
+    # The right sticker scored higher lowers the loss.
+    closer = library.clone()
+    closer[7] = text[1]
+    assert heads.library_loss(text, closer, targets) < heads.library_loss(text, library, targets)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,15 @@ def _judge(conversation):
         labels = re.findall(r"^([A-J]): ", content, re.MULTILINE)
         return json.dumps({"ranking": labels, "reason": "in order"})
     return '{"score": 4, "reason": "warm"}'
+
+
+def _varied_judge(conversation):
+    """Scores that differ per conversation (by the user's last message), so that their
+    correlation with human scores is defined."""
+    dialogue = conversation[-1]["content"].split("Assistant's reply:")[0]
+    last_user = [line for line in dialogue.splitlines() if line.startswith("User: ")][-1]
+    score = 5 if "job" in last_user else 2 if "cat" in last_user else 3
+    return json.dumps({"score": score, "reason": "by topic"})
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +107,11 @@ def test_web_chat_transcripts_end_to_end(tmp_path, monkeypatch, classifier, libr
     from engine.settings import Settings
     from stickerbot import main
     from storage.db import Database
+    from storage.models import Message
     from tasks.runtime import init_runtime, reset_runtime
     from tasks.submit import TurnSubmitter
     from tests.factories import tiny_responder
-    from training.evaluation.run import items_from_transcripts
+    from training.evaluation.run import evaluate_transcripts, items_from_transcripts
 
     (tmp_path / "stickers").symlink_to(pack_root, target_is_directory=True)
     monkeypatch.setenv("STICKERBOT_DATA_DIR", str(tmp_path))
@@ -154,3 +165,50 @@ def test_web_chat_transcripts_end_to_end(tmp_path, monkeypatch, classifier, libr
     assert stored["multimodal.freq"] == pytest.approx(saved["systems"]["tiny+ret"]
                                                       ["multimodal"]["freq"])
     assert main(["evaluate", "--transcripts", "--platform", "discord", "--out", str(out)]) == 1
+
+    # Per-reply rows, for the review dashboard: one MMr per stickered logged reply.
+    with db.session() as s:
+        per_reply = s.execute(select(EvaluationScore).where(
+            EvaluationScore.message_id.is_not(None))).scalars().all()
+        bot_ids = set(s.execute(select(Message.id).where(Message.role == "bot")).scalars())
+    assert {r.metric for r in per_reply} == {"multimodal.mmr"}
+    assert {r.message_id for r in per_reply} <= bot_ids and len(per_reply) == len(
+        [i for i in saved["item_scores"] if i["metric"] == "multimodal.mmr"]) > 0
+
+    # The dashboard's entry point, with a judge: per-reply judge means are stored too.
+    run_id, judged = evaluate_transcripts(db, settings, platform="web", bertscore=False,
+                                          judge_backend=ScriptedBackend(_varied_judge),
+                                          judge_samples=1, out=tmp_path / "dashboard")
+    assert judged["systems"]["tiny+ret"]["judge"]["con"] == pytest.approx(10 / 3)
+    with db.session() as s:
+        judge_rows = s.execute(select(EvaluationScore).where(
+            EvaluationScore.run_id == run_id, EvaluationScore.metric == "judge.emp_txt",
+            EvaluationScore.message_id.is_not(None))).scalars().all()
+    assert sorted(r.value for r in judge_rows) == [2.0, 3.0, 5.0]
+    with pytest.raises(LookupError):
+        evaluate_transcripts(db, settings, platform="discord")
+
+    # Raters fill the questionnaire; `evaluate-human` reports ICC and correlations with
+    # the per-reply automatic metrics of that evaluation.
+    sheet = tmp_path / "human" / "questionnaire.csv"
+    with open(sheet, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for rater, offset in (("r1", 0), ("r2", 1)):
+        with open(tmp_path / f"{rater}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for n, row in enumerate(rows):
+                writer.writerow(dict(row, text_empathy=str(1 + n + offset),
+                                     fluency=str(5 - n)))
+    assert main(["evaluate-human", "--key", str(tmp_path / "human" / "key.json"),
+                 "--filled", f"r1={tmp_path / 'r1.csv'}", "--filled",
+                 f"r2={tmp_path / 'r2.csv'}", "--results",
+                 str(tmp_path / "dashboard" / "results.json")]) == 0
+    report = json.loads((tmp_path / "dashboard" / "human.json").read_text())
+    assert report["agreement"]["text_empathy"]["icc3_1"] == pytest.approx(1.0)
+    pairs = {(r["metric"], r["criterion"]): r for r in report["correlations"]}
+    assert abs(pairs[("judge.emp_txt", "text_empathy")]["spearman"]) <= 1
+    assert ("judge.con", "fluency") in pairs
+    assert "ICC(2,1)" in (tmp_path / "dashboard" / "human.md").read_text()
+    with pytest.raises(SystemExit, match="RATER=FILE"):
+        main(["evaluate-human", "--key", str(tmp_path / "human" / "key.json"), "--filled", "r1"])
