@@ -1,7 +1,8 @@
 """The `stickerbot` command: parses arguments and calls into the folders.
 
     stickerbot serve [--host H] [--port P]     everything in one process (web chat, bots)
-    stickerbot review [--host H] [--port P]    the web pages only
+    stickerbot review [--host H] [--port P]    the web pages only (web chat, /review dashboard)
+    stickerbot review add-operator NAME [--password-stdin] [--replace]
     stickerbot telegram | discord              one chat bot (replies come from workers)
     stickerbot worker [--queues gpu,cpu]       a Celery worker holding the model
     stickerbot migrate [--build-stickers]      migrate the database, then exit
@@ -12,6 +13,7 @@
     stickerbot profiles expand --target N --out FILE
     stickerbot train [--preset cpu-small] [--stages perception,alignment,emotion,joint]
                      --sessions FILE [--val-sessions FILE] [--out DIR] [--version V]
+    stickerbot purge [--days N]                 retention: old conversations, orphaned media
     stickerbot evaluate (--split FILE --predictions FILE... | --transcripts [--since D]
                         [--until D] [--platform P] [--model-version V]) [--out DIR] [--judge]
 """
@@ -62,6 +64,15 @@ def prepare_database(settings: Settings, library) -> None:
         db.dispose()
 
 
+def mount_dashboard(settings: Settings, library):
+    """The review dashboard at /review of the web chat app."""
+    def extend(app) -> None:
+        from review.app import mount_review
+
+        mount_review(app, settings, library)
+    return extend
+
+
 def run_adapters(settings: Settings, *, web: bool, telegram: bool, discord: bool) -> int:
     import asyncio
 
@@ -77,7 +88,7 @@ def run_adapters(settings: Settings, *, web: bool, telegram: bool, discord: bool
         init_runtime(settings)
     try:
         asyncio.run(serve(settings, library, submitter, web=web, telegram=telegram,
-                          discord=discord))
+                          discord=discord, extend_web=mount_dashboard(settings, library)))
     finally:
         submitter.close()
     return 0
@@ -93,6 +104,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "add-operator":
+        from review.cli import add_operator_command
+
+        return add_operator_command(settings, args.username,
+                                    password_stdin=args.password_stdin, replace=args.replace)
     return run_adapters(with_http(args, settings), web=True, telegram=False, discord=False)
 
 
@@ -189,6 +205,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         stickers_dir=args.stickers_dir or settings.stickers_dir,
         out=args.out or settings.data_dir / "checkpoints", version=args.version,
         base=args.base, seed=args.seed, epochs=args.epochs, max_steps=args.max_steps,
+        ret_negatives=args.ret_negatives,
         stop_after=args.stop_after, command=" ".join(["stickerbot", *sys.argv[1:]])))
     if not report.get("finished", True):
         print(f"stopped in stage {report['stage']} at step {report['step']}: "
@@ -205,10 +222,35 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import Database
+    from storage.media_store import MediaStore
+    from storage.retention import purge_days
+
+    days = settings.retention_days if args.days is None else args.days
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+        report = purge_days(db, MediaStore(settings.media_dir), days)
+    finally:
+        db.dispose()
+    what = f"older than {days} days" if days > 0 else "(no retention period: files only)"
+    print(f"purged {what}: {report.messages} messages, {report.deliveries} deliveries, "
+          f"{report.conversations} conversations, {report.users} users, "
+          f"{report.files} media files")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from training.evaluation.run import evaluate_command
+    from training.evaluation.command import evaluate_command
 
     return evaluate_command(args, settings)
+
+
+def cmd_evaluate_human(args: argparse.Namespace, settings: Settings) -> int:
+    from training.evaluation.command import human_command
+
+    return human_command(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     review = commands.add_parser("review", help="the web pages only (no chat bots)")
     review.add_argument("--host", help="HTTP host (STICKERBOT_HTTP_HOST)")
     review.add_argument("--port", type=int, help="HTTP port (STICKERBOT_HTTP_PORT)")
+    review_actions = review.add_subparsers(dest="action")
+    add_operator = review_actions.add_parser(
+        "add-operator", help="create a dashboard login (password from stdin, "
+                             "STICKERBOT_REVIEW_PASSWORD or the terminal, never argv)")
+    add_operator.add_argument("username")
+    add_operator.add_argument("--password-stdin", action="store_true",
+                              help="read the password as one line from stdin")
+    add_operator.add_argument("--replace", action="store_true",
+                              help="set a new password for an existing operator")
     review.set_defaults(func=cmd_review)
 
     commands.add_parser("telegram", help="the Telegram bot only (TELEGRAM_BOT_TOKEN)"
@@ -292,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--seed", type=int, default=0)
     trainer.add_argument("--epochs", type=int, help="override every stage's epochs")
     trainer.add_argument("--max-steps", type=int, help="cap each stage's steps per epoch")
+    trainer.add_argument("--ret-negatives", choices=["batch", "library"],
+                         help="L_ret negatives: the batch's other stickers or the whole library")
     trainer.add_argument("--stop-after", type=int,
                          help="stop after N steps of a stage (resume with the same command)")
     trainer.set_defaults(func=cmd_train)
@@ -318,6 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--no-store", action="store_true",
                             help="do not store the scores in the database (review dashboard)")
     evaluation.set_defaults(func=cmd_evaluate)
+
+    human = commands.add_parser("evaluate-human",
+                                help="import raters' filled questionnaires: ICC, correlations")
+    human.add_argument("--key", type=Path, required=True,
+                       help="key.json written beside the questionnaire")
+    human.add_argument("--filled", action="append", required=True, metavar="RATER=CSV",
+                       help="one rater's filled questionnaire.csv (repeat per rater)")
+    human.add_argument("--results", type=Path,
+                       help="that evaluation's results.json, to correlate its metrics")
+    human.add_argument("--out", type=Path, help="report folder (default: beside --results)")
+    human.set_defaults(func=cmd_evaluate_human)
+
+    purge = commands.add_parser("purge", help="delete conversations past the retention "
+                                "period and media files nothing refers to")
+    purge.add_argument("--days", type=int, help="default: STICKERBOT_RETENTION_DAYS")
+    purge.set_defaults(func=cmd_purge)
 
     profiles = commands.add_parser("profiles", help="simulator user profiles")
     profile_actions = profiles.add_subparsers(dest="action", required=True)

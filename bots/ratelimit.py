@@ -1,4 +1,4 @@
-"""Per-user rate limits: a token bucket per key, refilled continuously."""
+"""Per-user and per-chat rate limits: a token bucket per key, refilled continuously."""
 
 from __future__ import annotations
 
@@ -50,27 +50,46 @@ FLOOD_NOTICE = ("You're sending messages faster than I can answer them. I'll ski
                 "please wait {wait} s and then write again.")
 
 
+CHAT_FLOOD_NOTICE = ("This chat is sending messages faster than I can answer them. I'll "
+                     "skip a few; please wait {wait} s.")
+
+
 class FloodGuard:
     """A RateLimiter that also decides when to tell a person to slow down: once per flood.
 
     `check(key)` gives None when the message may go on, otherwise the notice to send
-    (a string, the first time in this flood) or "" (already told: stay quiet).
+    (a string, the first time in this flood) or "" (already told: stay quiet). With a
+    chat limit, `check(key, chat_key)` also holds a whole chat (a group, a channel) to
+    its own budget, whoever writes in it.
     """
 
-    def __init__(self, per_minute: float, burst: int) -> None:
+    def __init__(self, per_minute: float, burst: int, *, chat_per_minute: float | None = None,
+                 chat_burst: int | None = None) -> None:
         self.limiter = RateLimiter(per_minute, burst)
+        self.chat_limiter = (RateLimiter(chat_per_minute, chat_burst or burst)
+                             if chat_per_minute is not None else None)
         # Who was told in the current flood; bounded like the limiter's own table, so
         # people who flood once and never return cannot grow it for ever.
         self.flooded: OrderedDict[str, None] = OrderedDict()
 
-    def check(self, key: str) -> str | None:
-        if self.limiter.allow(key):
-            self.flooded.pop(key, None)
+    def check(self, key: str, chat_key: str | None = None) -> str | None:
+        if not self.limiter.allow(key):
+            return self._notice(key, self.limiter, FLOOD_NOTICE)
+        self.flooded.pop(key, None)
+        if self.chat_limiter is None or chat_key is None:
             return None
-        if key in self.flooded:
+        flood_key = f"chat:{chat_key}"
+        if not self.chat_limiter.allow(chat_key):
+            return self._notice(flood_key, self.chat_limiter, CHAT_FLOOD_NOTICE, chat_key)
+        self.flooded.pop(flood_key, None)
+        return None
+
+    def _notice(self, flood_key: str, limiter: RateLimiter, text: str,
+                limiter_key: str | None = None) -> str:
+        if flood_key in self.flooded:
             return ""
-        self.flooded[key] = None
+        self.flooded[flood_key] = None
         while len(self.flooded) > self.limiter.max_keys:
             self.flooded.popitem(last=False)
-        wait = max(1, round(self.limiter.retry_after(key)))
-        return FLOOD_NOTICE.format(wait=wait)
+        wait = max(1, round(limiter.retry_after(limiter_key or flood_key)))
+        return text.format(wait=wait)

@@ -41,13 +41,24 @@ def transcript_store(settings: Settings, db: Database) -> TranscriptStore:
 
 
 async def serve(settings: Settings, library: StickerLibrary, submitter: Submitter, *,
-                web: bool = True, telegram: bool = True, discord: bool = True) -> None:
-    """Run until SIGINT or SIGTERM, then stop the bots cleanly."""
+                web: bool = True, telegram: bool = True, discord: bool = True,
+                extend_web: Callable[[Any], Any] | None = None) -> None:
+    """Run until SIGINT or SIGTERM, then stop the bots cleanly.
+
+    `extend_web` is called with the web chat app before it serves: the command mounts
+    the review dashboard there (review/ sits above bots/, so bots never import it).
+    """
     telegram_app = None
     discord_client = None
     health = None
     db = Database(settings.resolved_database_url)
     transcripts, media_store = transcript_store(settings, db), MediaStore(settings.media_dir)
+    purger = None
+    if settings.retention_days > 0:
+        from storage.retention import run_purge_loop
+
+        purger = asyncio.create_task(run_purge_loop(
+            db, media_store, settings.retention_days, settings.purge_interval_s))
     try:
         if telegram and settings.telegram_bot_token is not None:
             from bots.telegram.app import build_telegram_application
@@ -63,8 +74,11 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
                                                   media_store, library)
             await start_discord(discord_client, settings)
         if web:
+            web_app = create_app(settings, submitter, library, transcripts=transcripts)
+            if extend_web is not None:
+                extend_web(web_app)
             server = uvicorn.Server(uvicorn.Config(
-                create_app(settings, submitter, library), host=settings.http_host,
+                web_app, host=settings.http_host,
                 port=settings.http_port, log_level=settings.log_level.lower(),
                 access_log=False))
             log.info("web chat on http://%s:%d", settings.http_host, settings.http_port)
@@ -74,6 +88,8 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
                                   _bot_checks(telegram_app, discord_client)).start()
             await _until_stopped()
     finally:
+        if purger is not None:
+            purger.cancel()
         if health is not None:
             health.stop()
         if discord_client is not None:

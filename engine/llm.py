@@ -33,6 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
+from engine.prompting import fit_messages  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 PATH_SETTING = "STICKERBOT_LLM_PATH"
@@ -90,6 +92,8 @@ class LLMConfig:
     # faster but perplexity x3.2 (the MLP down projections have outlier activations),
     # so the text gets visibly worse. Hence the default stays "none".
     quantize: str = "none"
+    # Longer prompts lose their oldest turns, then the end of the new one (prefill cost).
+    max_prompt_tokens: int = 1024
 
 
 @dataclass(frozen=True)
@@ -292,10 +296,9 @@ class ChatLLM:
             return []
         budget = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         temp = self.config.temperature if temperature is None else temperature
-        prompts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
+        prompts = [self._template(fit_messages(c, self.count_tokens,
+                                               self.config.max_prompt_tokens, self.cut_text))
+                   for c in conversations]
         with self._lock:
             self.tokenizer.padding_side = "left"  # new tokens line up at the right
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
@@ -315,6 +318,19 @@ class ChatLLM:
             seconds = time.perf_counter() - started
         new = output[:, batch["input_ids"].shape[1]:]
         return [self._finish(row.tolist(), budget, seconds) for row in new]
+
+    def _template(self, messages: list[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the templated prompt of `messages`."""
+        return len(self.tokenizer(self._template(messages), add_special_tokens=False).input_ids)
+
+    def cut_text(self, text: str, tokens: int) -> str:
+        """The first `tokens` tokens of `text`."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids[:tokens]
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def _finish(self, tokens: list[int], budget: int, seconds: float) -> Generation:
         stop = next((i for i, t in enumerate(tokens) if t in self._stop_ids), None)

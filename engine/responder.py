@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 from engine.planning import plan_reply, should_send_sticker, sticker_overdue
 from engine.prompting import build_messages
 from engine.reply_model import ReplyModel, ReplyRequest
-from engine.types import HistoryTurn, Reply, UserTurn
+from engine.safety.policy import CRISIS_VERSION
+from engine.types import Emotion, HistoryTurn, Perception, Reply, StickerChoice, UserTurn
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from engine.perception import Perceiver
+    from engine.safety.policy import SafetyPolicy
     from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,15 @@ def turn_images(turn: UserTurn, images: dict[str, Image.Image] | None) -> list[I
 
 
 class Responder:
-    def __init__(self, perceiver: Perceiver, model: ReplyModel, *, sticker_rate: float) -> None:
+    def __init__(self, perceiver: Perceiver, model: ReplyModel, *, sticker_rate: float,
+                 safety: SafetyPolicy | None = None) -> None:
         self.perceiver = perceiver
         self.model = model
         self.sticker_rate = sticker_rate
+        # engine.safety: crisis replies before generation, output checks after. Without
+        # one (some tests), replies still pass the injection output filter, and only
+        # library stickers are sent.
+        self.safety = safety
 
     @property
     def version(self) -> str:
@@ -85,8 +92,12 @@ class Responder:
         started = time.perf_counter()
         perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
         plans = [plan_reply(perception) for perception in perceptions]
+        crises = (self.safety.assess([p.turn for p in pending], perceptions)
+                  if self.safety is not None else [None] * len(pending))
         requests = []
-        for p, perception, plan in zip(pending, perceptions, plans, strict=True):
+        for p, perception, plan, crisis in zip(pending, perceptions, plans, crises, strict=True):
+            if crisis is not None and crisis.is_crisis:
+                continue  # answered with the written crisis reply, not by the model
             want_sticker = should_send_sticker(
                 target_rate=self.sticker_rate,
                 bot_turns=p.state.bot_turns,
@@ -110,27 +121,75 @@ class Responder:
                     images=turn_images(p.turn, p.images),
                 )
             )
-        outputs = self.model.reply(requests)
+        outputs = iter(self.model.reply(requests) if requests else [])
+        answered = iter(requests)
         latency_ms = int((time.perf_counter() - started) * 1000)
         replies = []
-        for perception, plan, output in zip(perceptions, plans, outputs, strict=True):
-            text = output.text
+        for p, perception, plan, crisis in zip(pending, perceptions, plans, crises, strict=True):
+            if crisis is not None and crisis.is_crisis:
+                replies.append(self._crisis_reply(p.turn, perception, crisis.label, latency_ms))
+                continue
+            output, request = next(outputs), next(answered)
+            text, sticker, note = self._reviewed(p.turn, output.text, output.sticker,
+                                                 request.messages[0]["content"])
             if not text:
                 log.warning("model gave an empty reply; using the fallback sentence")
                 text = FALLBACK_TEXT
             replies.append(
                 Reply(
                     text=text,
-                    sticker=output.sticker,
+                    sticker=sticker,
                     user_emotion=perception.emotion,
                     user_valence=perception.valence,
                     planned_emotion=plan.emotion,
                     cause_words=perception.cause_words,
                     latency_ms=latency_ms,
                     model_version=self.model.version,
+                    safety_note=note,
                 )
             )
         return replies
+
+    def _reviewed(self, turn: UserTurn, text: str, sticker: StickerChoice | None,
+                  system_prompt: str) -> tuple[str, StickerChoice | None, str | None]:
+        if self.safety is not None:
+            out = self.safety.review(turn, text, sticker, system_prompt)
+            return out.text, out.sticker, out.note
+        from engine.safety.injection import filter_reply
+
+        text, changed = filter_reply(text, system_prompt)
+        note = f"reply filtered: {changed}" if changed else None
+        if sticker is not None and not self._in_library(sticker.id):
+            log.warning("no safety policy: a sticker outside the library was dropped")
+            sticker, note = None, "; ".join(filter(None, [note, "sticker refused: no gate"]))
+        return text, sticker, note
+
+    def _in_library(self, sticker_id: str) -> bool:
+        if self.perceiver.library is None:
+            return False
+        try:
+            self.perceiver.library.get(sticker_id)
+        except KeyError:
+            return False
+        return True
+
+    def _crisis_reply(self, turn: UserTurn, perception: Perception, label: str | None,
+                      latency_ms: int) -> Reply:
+        assert self.safety is not None and label is not None
+        log.warning("safety: crisis (%s) recognised on turn %s; sending the crisis reply",
+                    label, turn.task_id)
+        return Reply(
+            text=self.safety.crisis_text(label, turn),
+            sticker=None,  # never a playful sticker
+            user_emotion=perception.emotion,
+            user_valence=perception.valence,
+            planned_emotion=Emotion.neutral,
+            cause_words=perception.cause_words,
+            latency_ms=latency_ms,
+            model_version=CRISIS_VERSION,
+            safety=label,
+            safety_note=f"crisis: {label}",
+        )
 
 
 def load_responder(settings: Settings) -> Responder:
@@ -183,4 +242,7 @@ def load_responder(settings: Settings) -> Responder:
         )
         model = RetrievalReplyModel(llm, library, index)
     log.info("reply model %s", model.version)
-    return Responder(perceiver, model, sticker_rate=settings.sticker_rate)
+    from engine.safety.policy import load_safety_policy
+
+    safety = load_safety_policy(settings, encoder, library)
+    return Responder(perceiver, model, sticker_rate=settings.sticker_rate, safety=safety)

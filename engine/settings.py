@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
 
+    # Review dashboard (/review): how long a login lasts, whether its cookie is sent over
+    # HTTPS only (set it when a TLS proxy fronts the dashboard), and how many failed
+    # logins per username and per client address lock logging in for the window.
+    review_session_hours: float = 12.0
+    review_secure_cookies: bool = False
+    review_login_max_failures: int = 5
+    review_login_window_s: float = 900.0
+
     # Services. Empty means the embedded default (SQLite in data_dir, no Redis,
     # the in-process queue).
     database_url: str = Field(default="", validation_alias=_env("DATABASE_URL"))
@@ -95,6 +103,24 @@ class Settings(BaseSettings):
     # Flood control per person: sustained messages a minute, and a burst allowance.
     rate_limit_per_minute: float = 20.0
     rate_limit_burst: int = 5
+    # ...and per chat (a group, a Discord channel), whoever writes in it.
+    chat_rate_limit_per_minute: float = 60.0
+    chat_rate_limit_burst: int = 15
+
+    # Safety (engine/safety). Crisis replies name the resources of safety_country (ISO
+    # code; empty: the international default) in the person's language when the platform
+    # tells it, else safety_language; safety_resources_path replaces the bundled file.
+    safety_language: str = "en"
+    safety_country: str = ""
+    safety_resources_path: str = ""
+    # Local diffusers StableDiffusionSafetyChecker (+ CLIP image processor config) that
+    # checks Stable Diffusion stickers; without it they are not sent, unless allowed here.
+    safety_checker_path: str = ""
+    allow_unchecked_generated: bool = False
+    # Conversations older than this many days are purged (0: kept for ever), checked
+    # every purge_interval_s by `stickerbot serve`/`review`/`telegram`/`discord`.
+    retention_days: int = Field(default=0, ge=0)
+    purge_interval_s: float = Field(default=3600.0, gt=0)
 
     # Queue and workers (production topology). A task is stopped softly, then killed, past
     # its limits; the broker hands an unacknowledged task to another worker only after

@@ -6,10 +6,19 @@ unchanged.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+# C0/C1 control characters other than tab and newline: NUL cannot be stored in
+# PostgreSQL text, and escapes (ANSI colours) would reach logs and terminals.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def without_control_chars(text: str) -> str:
+    return _CONTROL_CHARS.sub("", text)
 
 
 class Emotion(StrEnum):
@@ -43,6 +52,11 @@ class Media(BaseModel):
     library_id: str | None = Field(default=None, description="Set when it is a library sticker.")
     caption: str | None = None
 
+    @field_validator("caption", "set_name", "emoji")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return without_control_chars(value) if value is not None else None
+
 
 class UserTurn(BaseModel):
     """What one person sent in one message, whatever the platform."""
@@ -56,6 +70,13 @@ class UserTurn(BaseModel):
     user_name: str | None = None
     sent_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     stickers_enabled: bool = True
+    # The person's language as the platform reports it ("de", "pt-BR"), for safety replies.
+    language: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _printable_text(cls, value: str) -> str:
+        return without_control_chars(value)
 
     @property
     def task_id(self) -> str:
@@ -86,6 +107,10 @@ class StickerChoice(BaseModel):
     image_path: str
     mode: str = "ret"  # ret | gen | rag
     score: float = 0.0
+    # Generated stickers: what drew it ("diffusion" | "composer") and the composer's caption,
+    # for engine.safety's checks before it is sent.
+    generator: str | None = None
+    caption: str | None = None
 
 
 class HistoryTurn(BaseModel):
@@ -108,3 +133,7 @@ class Reply(BaseModel):
     cause_words: list[str] = Field(default_factory=list)
     latency_ms: int = 0
     model_version: str = ""
+    # engine.safety: the crisis label of the turn ("self_harm", "harm_others"), and a note
+    # for operators (a crisis, a refused sticker, a filtered reply); stored with the turn.
+    safety: str | None = None
+    safety_note: str | None = None

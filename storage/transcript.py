@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine.types import Emotion, Perception, Reply, StickerChoice, UserTurn
 from storage.db import Database
 from storage.memory import MemoryCache, library_sticker
-from storage.models import Conversation, Delivery, Message, Sticker, User, utcnow
+from storage.models import Conversation, Delivery, Message, ReviewMark, Sticker, User, utcnow
 from storage.queries import (
     conversation_of,
     ensure_conversation,
@@ -67,6 +67,7 @@ class TranscriptStore:
                 cause_words=list(msg.cause_words or []),
                 latency_ms=msg.latency_ms or 0,
                 model_version=msg.model_version or "",
+                safety=msg.safety,
             )
 
     def record_exchange(self, turn: UserTurn, perception: Perception | None,
@@ -93,6 +94,8 @@ class TranscriptStore:
                 "cause_words": list(perception.cause_words if perception
                                     else reply.cause_words),
                 "latency_ms": None, "model_version": None, "created_at": now,
+                # engine.safety's crisis label of this message, for the dashboard.
+                "safety": reply.safety,
             }
             key = ["conversation_id", "role", "platform_message_id"]
             user_msg_id = insert_ignore(s, Message.__table__, user_row, key)  # type: ignore[arg-type]
@@ -110,8 +113,15 @@ class TranscriptStore:
                 "planned_emotion": str(reply.planned_emotion),
                 "cause_words": list(reply.cause_words), "latency_ms": reply.latency_ms,
                 "model_version": reply.model_version, "created_at": now,
+                "safety": reply.safety,
             }
-            s.execute(Message.__table__.insert().values(**bot_row))
+            bot_msg_id = s.execute(Message.__table__.insert().values(**bot_row)
+                                   .returning(Message.__table__.c.id)).scalar_one()
+            if reply.safety_note:
+                # An automatic flag on the bot reply: operators see it in the dashboard.
+                s.add(ReviewMark(message_id=bot_msg_id, operator_id=None, kind="flag",
+                                 source="safety", note=reply.safety_note[:500],
+                                 created_at=now))
         return True
 
     # --- per-user settings ---------------------------------------------------

@@ -41,15 +41,31 @@ def tiny_llm(max_positions: int = 256, **config: object) -> ChatLLM:
                               LLMConfig(**config))  # type: ignore[arg-type]
 
 
-def tiny_responder(classifier, library, index, *, sticker_rate: float = 0.6):
-    """The real responder pipeline with the tiny LLM in place of SmolLM2."""
+def safety_policy(classifier, library, generated_dir, **gate: object):
+    """The real safety policy (committed crisis weights, bundled resources, sticker gate)
+    on the session's MiniLM encoder; `gate` goes to StickerGate (checker=...)."""
+    from engine.safety.crisis import CrisisClassifier
+    from engine.safety.policy import SafetyPolicy
+    from engine.safety.resources import CrisisResources
+    from engine.safety.sticker_check import StickerGate
+
+    crisis = CrisisClassifier.load(classifier.encoder)
+    return SafetyPolicy(crisis=crisis, resources=CrisisResources.load(),
+                        stickers=StickerGate(library, generated_dir, crisis=crisis,
+                                             **gate))  # type: ignore[arg-type]
+
+
+def tiny_responder(classifier, library, index, *, sticker_rate: float = 0.6, safety=None):
+    """The real responder pipeline with the tiny LLM in place of SmolLM2 (and, when
+    given, a safety policy: see `safety_policy`)."""
     from engine.perception import Perceiver
     from engine.reply_model import RetrievalReplyModel
     from engine.responder import Responder
 
     llm = tiny_llm(max_positions=4096, max_new_tokens=12, quantize="none")
     model = RetrievalReplyModel(llm, library, index)
-    return Responder(Perceiver(classifier, library), model, sticker_rate=sticker_rate)
+    return Responder(Perceiver(classifier, library), model, sticker_rate=sticker_rate,
+                     safety=safety)
 
 
 def save_tiny_llm(path) -> str:

@@ -24,6 +24,7 @@ from bots.texts import (
     STICKERS_ON,
     files_phrase,
 )
+from storage.forget import forget_person
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ async def on_forget_button(adapter: DiscordAdapter, interaction: discord.Interac
     if choice != "yes":
         await interaction.response.edit_message(content=FORGET_CANCELLED, view=None)
         return
-    paths = adapter.transcripts.forget_user(PLATFORM, owner)
-    removed = await asyncio.to_thread(adapter.media_store.delete, paths)
+    removed = await asyncio.to_thread(forget_person, adapter.transcripts,
+                                     adapter.media_store, PLATFORM, owner)
     log.info("forgot a discord user and %d media files", removed)
     await interaction.response.edit_message(content=FORGET_DONE.format(
         files=files_phrase(removed)), view=None)

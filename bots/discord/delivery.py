@@ -25,6 +25,7 @@ from PIL import Image
 from bots.ledger import DeliveryPolicy, Ledger
 from bots.render import split_text
 from engine.media import encode_png
+from engine.safety.sticker_check import looks_generated
 from engine.stickers import StickerLibrary
 from engine.types import Reply
 from storage.transcript import TranscriptStore
@@ -135,8 +136,8 @@ class Outbox:
         path: Path | None = None
         if sticker_id and sticker_id in self.library:
             path = self.library.png_file(sticker_id)
-        elif payload.get("sticker_path"):
-            path = Path(payload["sticker_path"])  # a generated sticker
+        elif payload.get("sticker_path") and looks_generated(payload["sticker_path"]):
+            path = Path(payload["sticker_path"])  # a generated sticker; nothing else is sent
         if path is None or not path.is_file():
             log.warning("sticker %s has no file to send; sending the text only", sticker_id)
             return None

@@ -70,7 +70,9 @@ class DiscordAdapter:
         self.channels = EnabledChannels(transcripts.db, PLATFORM)
         self.outbox = Outbox(client, self.ledger, transcripts, library, policy)
         self.inbound = Inbound(settings, media_store)
-        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst,
+                                chat_per_minute=settings.chat_rate_limit_per_minute,
+                                chat_burst=settings.chat_rate_limit_burst)
         self.resender = Resender(self.ledger, policy, self._answer_again, self.outbox.deliver,
                                  name="discord-resend")
         # One lock per (channel, person): many people at once, one person's turns in order.
@@ -98,7 +100,7 @@ class DiscordAdapter:
             log.info("%s was delivered again; it is already handled", task_id)
             return
         key = str(author.id)
-        notice = self.flood.check(key)
+        notice = self.flood.check(key, str(message.channel.id))  # per person, then per chat
         if notice is not None:
             if notice:  # one notice per flood, not one per message
                 try:

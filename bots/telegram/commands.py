@@ -20,6 +20,7 @@ from bots.texts import (
     STICKERS_ON,
     files_phrase,
 )
+from storage.forget import forget_person
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,8 @@ class Commands:
             await query.answer()
             await query.edit_message_text(FORGET_CANCELLED)
             return
-        paths = self.adapter.transcripts.forget_user(PLATFORM, owner)
-        removed = await asyncio.to_thread(self.adapter.media_store.delete, paths)
+        removed = await asyncio.to_thread(forget_person, self.adapter.transcripts,
+                                         self.adapter.media_store, PLATFORM, owner)
         log.info("forgot a telegram user and %d media files", removed)
         files = files_phrase(removed)
         await query.answer()

@@ -29,6 +29,7 @@ from bots.ledger import DeliveryPolicy, Ledger
 from bots.render import split_text, utf16_len
 from bots.typing_indicator import keep_typing
 from engine.media import encode_webp
+from engine.safety.sticker_check import looks_generated
 from engine.stickers import StickerLibrary
 from engine.types import Reply
 from storage.transcript import TranscriptStore
@@ -165,7 +166,8 @@ class Outbox:
                     self.ledger.remember_sticker(sticker_id, sent.sticker.file_id)
             return
         path = payload.get("sticker_path")
-        if path and Path(path).is_file():  # a generated sticker: no library file to cache
+        # A generated sticker (no library file to cache); nothing else is ever sent.
+        if path and looks_generated(path) and Path(path).is_file():
             data = await asyncio.to_thread(_webp_of, Path(path))
             await self._retrying(lambda: bot.send_sticker(
                 chat_id, InputFile(data, filename="sticker.webp")))

@@ -70,7 +70,9 @@ class TelegramAdapter:
         self.ledger = Ledger(transcripts.db)
         self.outbox = Outbox(self.ledger, transcripts, library, policy)
         self.inbound = Inbound(settings, media_store)
-        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst,
+                                chat_per_minute=settings.chat_rate_limit_per_minute,
+                                chat_burst=settings.chat_rate_limit_burst)
         self._bot: Bot | None = None
         self.resender = Resender(self.ledger, policy, self._answer_again, self._deliver_later,
                                  name="tg-resend")
@@ -94,7 +96,7 @@ class TelegramAdapter:
             log.info("%s was delivered again; it is already handled", task_id)
             raise ApplicationHandlerStop
         key = str(user.id)
-        notice = self.flood.check(key)
+        notice = self.flood.check(key, str(message.chat_id))  # per person, then per chat
         if notice is not None:
             if notice:  # one notice per flood, not one per message
                 try:

@@ -84,7 +84,7 @@ class Inbound:
         return UserTurn(platform=PLATFORM, chat_id=str(message.chat_id), user_id=str(user.id),
                         message_id=str(message.message_id), text=text, media=media,
                         user_name=user.first_name, sent_at=message.date,
-                        stickers_enabled=stickers_enabled)
+                        stickers_enabled=stickers_enabled, language=user.language_code)
 
     async def media(self, bot: Bot, message: Message) -> list[Media]:
         cap = self.limits.max_bytes

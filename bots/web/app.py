@@ -4,6 +4,7 @@ Run it with `stickerbot serve` and open http://127.0.0.1:8080.
 
     POST /api/chat/messages   JSON {"user", "text", "sticker_id"?, "message_id"?}
                               or multipart with fields user, text, sticker (a file)
+    POST /api/chat/forget     JSON {"user", "confirm": true}: /forget for the web chat
     GET  /api/stickers        the sticker library, for the picker
     GET  /stickers/{id}.png   a library sticker (also .webp)
     GET  /generated/{name}.png  a sticker PEGS generated or composed (gen / rag modes)
@@ -28,11 +29,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from bots.ratelimit import RateLimiter
+from bots.texts import FORGET_DONE, files_phrase
 from engine.media import MediaError, MediaLimits, decode_bytes
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from engine.types import Media, MediaKind, Reply, UserTurn
+from storage.forget import forget_person
 from storage.media_store import MediaStore
+from storage.transcript import TranscriptStore
 from tasks.metrics import metrics_text
 from tasks.submit import Submitter
 
@@ -96,9 +100,21 @@ def reply_json(library: StickerLibrary, reply: Reply, latency_ms: int) -> dict[s
     }
 
 
-def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary) -> FastAPI:
+def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary, *,
+               transcripts: TranscriptStore | None = None) -> FastAPI:
+    """The web chat. `transcripts` serves /forget (default: the configured database, and
+    the Redis memory cache with REDIS_URL, opened on first use)."""
     app = FastAPI(title="StickerBot web chat", docs_url=None, redoc_url=None)
     media_store = MediaStore(settings.media_dir)
+    stores: dict[str, TranscriptStore] = {"t": transcripts} if transcripts else {}
+
+    def transcript_store() -> TranscriptStore:
+        if "t" not in stores:
+            from bots.serve import transcript_store as open_store  # bots.serve imports us
+            from storage.db import Database
+
+            stores["t"] = open_store(settings, Database(settings.resolved_database_url))
+        return stores["t"]
     limits = MediaLimits.from_settings(settings)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     # Multipart overhead and the text field come on top of the file itself.
@@ -183,6 +199,23 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
         latency_ms = int((time.perf_counter() - received) * 1000)
         return JSONResponse(reply_json(library, reply, latency_ms))
 
+    @app.post("/api/chat/forget")
+    async def forget(request: Request) -> JSONResponse:
+        """Delete everything stored about a web chat user (messages, memory, media), the
+        same code path as Telegram's and Discord's /forget and the dashboard's."""
+        fields, _ = await read_fields(request, settings)
+        user = str(fields.get("user") or "").strip()
+        if not USER_ID.match(user):
+            raise ChatError(400, "bad_user", "Give a user id of 1-64 letters, digits or _.:@-")
+        if fields.get("confirm") not in (True, "true", "yes", "1"):
+            raise ChatError(400, "confirm", "Send \"confirm\": true to delete everything.")
+        removed = await asyncio.to_thread(forget_person, transcript_store(), media_store,
+                                          "web", user)
+        log.info("forgot a web chat user and %d media files", removed)
+        return JSONResponse({"forgotten": {"files": removed,
+                                           "message": FORGET_DONE.format(
+                                               files=files_phrase(removed))}})
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -197,7 +230,7 @@ async def read_fields(request: Request, settings: Settings) -> tuple[dict[str, A
     if content_type.startswith("application/json"):
         try:
             body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # nested 100k deep, too
             raise ChatError(400, "bad_json", "The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise ChatError(400, "bad_json", "Send a JSON object.")

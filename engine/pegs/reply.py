@@ -37,7 +37,7 @@ from engine.pegs.checkpoint import CheckpointWatcher, load_weights
 from engine.pegs.composer import EMOTION_EMOJI, CaptionComposer, caption_for
 from engine.pegs.generation import PegsGeneration
 from engine.pegs.model import PegsModel
-from engine.prompting import clean_reply
+from engine.prompting import MAX_PROMPT_TOKENS, clean_reply, fit_messages
 from engine.reply_model import ModelReply, ReplyRequest, library_choice
 from engine.stickers import Sticker, StickerIndex, StickerLibrary
 from engine.types import StickerChoice
@@ -160,8 +160,21 @@ class PegsReplyModel:
             return replies
 
     def _conversation(self, request: ReplyRequest) -> list[dict[str, str]]:
-        return pegs_messages(request.messages, len(request.images), self.model.config.image_token,
-                             self._special)
+        images = len(request.images)
+        tokenizer = self.model.tokenizer
+        per_image = self.model.config.num_query_tokens
+
+        def count(messages: list[dict[str, str]]) -> int:
+            prompt = self.model.format_prompt(pegs_messages(messages, 0, "", self._special))
+            return len(tokenizer(prompt, add_special_tokens=False).input_ids) + \
+                images * per_image
+
+        def cut(text: str, tokens: int) -> str:
+            ids = tokenizer(text, add_special_tokens=False).input_ids[:tokens]
+            return tokenizer.decode(ids, skip_special_tokens=True)
+
+        messages = fit_messages(request.messages, count, MAX_PROMPT_TOKENS, cut)
+        return pegs_messages(messages, images, self.model.config.image_token, self._special)
 
     # --- the sticker ---------------------------------------------------------------------------
     def _sticker(self, request: ReplyRequest, generation: PegsGeneration,
@@ -175,13 +188,16 @@ class PegsReplyModel:
             return library_choice(self.library, retrieved, score)
         if mode == "rag" and retrieved is None:
             mode = "gen"  # nothing to start from: generate from the embeddings alone
-        image = self._draw(mode, request, generation, text, retrieved)
+        image, caption = self._draw(mode, request, generation, text, retrieved)
         emotion = retrieved.emotion if retrieved is not None else request.plan.emotion
         description = (f"generated from {retrieved.content_description}" if retrieved
                        else f"generated {emotion.value} sticker")
         path = self._save(image)
+        # engine.safety checks it before it is sent: the image (diffusion) or the caption.
         return StickerChoice(id=f"gen-{path.stem}", emotion=emotion, description=description,
-                             image_path=str(path), mode=mode, score=score)
+                             image_path=str(path), mode=mode, score=score,
+                             generator="composer" if caption is not None else "diffusion",
+                             caption=caption)
 
     def _retrieve(self, request: ReplyRequest,
                   generation: PegsGeneration) -> tuple[Sticker | None, float]:
@@ -199,20 +215,23 @@ class PegsReplyModel:
         return None, 0.0
 
     def _draw(self, mode: str, request: ReplyRequest, generation: PegsGeneration, text: str,
-              retrieved: Sticker | None) -> Image.Image:
+              retrieved: Sticker | None) -> tuple[Image.Image, str | None]:
+        """The picture, and the caption when the composer drew it (None: diffusion)."""
         cfg, embeds = self.config, generation.gen_embeds[None]
         if self.generator is not None and mode == "gen":
             return self.generator.generate(embeds, steps=cfg.gen_steps,
-                                           guidance_scale=cfg.guidance_scale, seed=cfg.seed)[0]
+                                           guidance_scale=cfg.guidance_scale,
+                                           seed=cfg.seed)[0], None
         if self.generator is not None:
             with Image.open(self.library.png_file(retrieved.id)) as start:
                 return self.generator.refine(start.convert("RGBA"), embeds,
                                              strength=cfg.rag_strength, steps=cfg.gen_steps,
                                              guidance_scale=cfg.guidance_scale,
-                                             seed=cfg.seed)[0]
+                                             seed=cfg.seed)[0], None
         emotion = retrieved.emotion if retrieved is not None else request.plan.emotion
         art = retrieved.id if retrieved is not None else EMOTION_EMOJI[emotion]
-        return self.composer.compose(art, caption_for(text, emotion), emotion=emotion)
+        caption = caption_for(text, emotion)
+        return self.composer.compose(art, caption, emotion=emotion), caption
 
     def _save(self, image: Image.Image) -> Path:
         """Content-addressed PNG under generated_dir (the bots send it from there)."""

@@ -41,3 +41,15 @@ def test_flood_guard_memory_is_bounded():
         guard.check(f"user-{i}")
         guard.check(f"user-{i}")
     assert len(guard.flooded) <= 50
+
+
+def test_a_chat_has_its_own_budget_whoever_writes() -> None:
+    from bots.ratelimit import FloodGuard
+
+    guard = FloodGuard(per_minute=0.0, burst=3, chat_per_minute=0.0, chat_burst=4)
+    said = [guard.check(f"person-{i}", "group-1") for i in range(6)]
+    assert said[:4] == [None] * 4  # each person is well within their own limit...
+    assert said[4] and "This chat" in said[4]  # ...but the chat has had its four
+    assert said[5] == ""  # told once per flood
+    assert guard.check("person-9", "group-2") is None  # other chats are unaffected
+    assert guard.check("person-0") is None  # per-person budget without a chat key

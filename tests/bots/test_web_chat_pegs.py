@@ -13,6 +13,7 @@ from engine.settings import Settings
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter
 from tests.engine.pegs.pegs_support import tiny_pegs
+from tests.factories import safety_policy
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def client(settings, classifier, library):
     model = PegsReplyModel(tiny_pegs(), library, settings.generated_dir,
                            config=PegsReplyConfig(mode="gen", max_new_tokens=8))
     reset_runtime()
-    init_runtime(settings, Responder(Perceiver(classifier, library), model, sticker_rate=1.0))
+    safety = safety_policy(classifier, library, settings.generated_dir)  # checks the caption
+    init_runtime(settings, Responder(Perceiver(classifier, library), model, sticker_rate=1.0,
+                                     safety=safety))
     submitter = TurnSubmitter(settings)
     with TestClient(create_app(settings, submitter, library)) as test_client:
         yield test_client

@@ -181,3 +181,19 @@ def test_cached_copy_reloads_fast_with_identical_logits(
     with torch.inference_mode():
         assert torch.equal(converted.model(ids).logits, cached.model(ids).logits)
     assert cached.tokenizer.chat_template == converted.tokenizer.chat_template
+
+
+@pytest.mark.slow
+def test_a_huge_message_is_cut_to_the_prompt_budget(smollm) -> None:
+    """1500 emoji are thousands of SmolLM2 tokens: the prompt is held to the budget."""
+    from engine.prompting import fit_messages
+
+    llm, _, _ = smollm
+    messages = [{"role": "system", "content": "be kind"},
+                {"role": "user", "content": "\N{LOUDLY CRYING FACE}" * 1500}]
+    assert llm.count_tokens(messages) > 1500
+    fitted = fit_messages(messages, llm.count_tokens, 200, llm.cut_text)
+    assert llm.count_tokens(fitted) <= 200
+    assert fitted[1]["content"].startswith("\N{LOUDLY CRYING FACE}")
+    assert fit_messages(fitted, llm.count_tokens, 200, llm.cut_text) == fitted
+    assert llm.generate([messages], max_new_tokens=2)[0].new_tokens <= 2

@@ -35,3 +35,26 @@ def test_clean_reply_removes_copied_prompt_format():
     assert clean_reply('StickerBot: "So happy for you! [sticker: party]" #yay') == (
         "So happy for you! yay")
     assert clean_reply("  [sent a sticker]  ") == ""
+
+
+def test_long_prompts_lose_old_turns_first_then_the_new_turn_is_cut() -> None:
+    from engine.prompting import fit_messages
+
+    def words(messages):  # one "token" a word
+        return sum(len(m["content"].split()) for m in messages)
+
+    def cut(text, n):
+        return " ".join(text.split()[:n])
+
+    system = {"role": "system", "content": "be kind"}
+    old = [{"role": "user", "content": "old " * 30}, {"role": "assistant", "content": "ok " * 30}]
+    new = {"role": "user", "content": "new " * 40}
+    fitted = fit_messages([system, *old, new], words, limit=60, cut=cut)
+    assert fitted == [system, new]  # both old turns had to go; the new one fits
+    huge = {"role": "user", "content": "word " * 500}
+    fitted = fit_messages([system, *old, huge], words, limit=60, cut=cut)
+    assert fitted[0] == system and len(fitted) == 2
+    assert words(fitted) <= 60 and fitted[1]["content"].startswith("word word")
+    assert fitted[1]["content"].endswith("[...]")
+    short = [system, new]
+    assert fit_messages(short, words, limit=60, cut=cut) == short

@@ -1,0 +1,9 @@
+"""Safety: crisis recognition and replies, prompt-injection defences, sticker checks.
+
+    crisis.py          the crisis classifier (MiniLM + a trained head; train_crisis.py,
+                       evaluate_crisis.py)
+    resources.py       the written crisis reply, per language and country (resources.json)
+    injection.py       inert control tokens in, no recited system prompt or links out
+    sticker_check.py   which stickers may be sent; the diffusers safety checker
+    policy.py          the responder's safety step, and building it from settings
+"""

@@ -1,0 +1,88 @@
+"""The crisis reply: a calm, written template (never the small LLM) that points to help.
+
+Resources are configurable per country and the templates per language, in a JSON file
+(`engine/safety/resources.json` by default, or STICKERBOT_SAFETY_RESOURCES_PATH):
+
+    {"countries": {"default": {...}, "US": {"self_harm": [...], "harm_others": [...],
+                                         "emergency": "911"}, ...},
+     "templates": {"en": {"self_harm": "... {resources} ... ({emergency}) ...",
+                          "harm_others": "..."}, ...}}
+
+A resource or emergency entry is a string, or an object of strings by language. A
+country that is not listed gets "default" (an international directory and "your local
+emergency number"); a language that is not listed gets English.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RESOURCES = Path(__file__).with_name("resources.json")
+DEFAULT_LANGUAGE = "en"
+KINDS = ("self_harm", "harm_others")
+
+
+def _text(entry: Any, language: str) -> str:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        return str(entry.get(language) or entry.get(DEFAULT_LANGUAGE)
+                   or next(iter(entry.values()), ""))
+    raise ValueError(f"a resource must be a string or an object by language: {entry!r}")
+
+
+def normalise_language(code: str | None) -> str:
+    """'de-AT', 'pt_BR', 'EN' -> 'de', 'pt', 'en'."""
+    return (code or "").replace("_", "-").split("-")[0].strip().lower()
+
+
+@dataclass
+class CrisisResources:
+    countries: dict[str, dict[str, Any]]
+    templates: dict[str, dict[str, str]]
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> CrisisResources:
+        path = Path(path) if path else DEFAULT_RESOURCES
+        if not path.is_file():
+            raise FileNotFoundError(f"crisis resources file {path} not found "
+                                    "(setting STICKERBOT_SAFETY_RESOURCES_PATH)")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        resources = cls({k.upper() if k != "default" else k: v
+                         for k, v in data.get("countries", {}).items()},
+                        {normalise_language(k): v for k, v in data.get("templates", {}).items()})
+        resources.validate(path)
+        return resources
+
+    def validate(self, source: Path | str = "resources") -> None:
+        if "default" not in self.countries:
+            raise ValueError(f"{source}: countries needs a 'default' entry")
+        if DEFAULT_LANGUAGE not in self.templates:
+            raise ValueError(f"{source}: templates needs '{DEFAULT_LANGUAGE}'")
+        for lang, kinds in self.templates.items():
+            for kind in KINDS:
+                template = kinds.get(kind, "")
+                if "{resources}" not in template or "{emergency}" not in template:
+                    raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
+                                     "and {emergency}")
+        for country, entry in self.countries.items():
+            for kind in KINDS:
+                if not entry.get(kind):
+                    raise ValueError(f"{source}: country {country} lacks {kind} resources")
+            if not entry.get("emergency"):
+                raise ValueError(f"{source}: country {country} lacks an emergency number")
+
+    def reply(self, kind: str, language: str | None = None, country: str | None = None) -> str:
+        """The crisis reply for `kind` ("self_harm" or "harm_others")."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown crisis kind {kind!r}")
+        lang = normalise_language(language)
+        if lang not in self.templates:
+            lang = DEFAULT_LANGUAGE
+        entry = self.countries.get((country or "").upper()) or self.countries["default"]
+        listed = "; ".join(_text(r, lang) for r in entry[kind])
+        emergency = _text(entry["emergency"], lang)
+        return self.templates[lang][kind].format(resources=listed, emergency=emergency)

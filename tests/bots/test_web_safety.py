@@ -1,0 +1,142 @@
+"""Safety through the web chat's real app, queue (eager Celery) and runtime: crisis replies
+and their flags, /forget on every store, logs without message text, and stickers people
+send never reaching anybody else."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from bots.web.app import create_app
+from engine.settings import Settings
+from storage.redis_memory import RedisMemory
+from tasks.runtime import init_runtime, reset_runtime
+from tasks.submit import TurnSubmitter
+from tests.engine import media_samples as samples
+from tests.factories import safety_policy, tiny_responder
+
+SECRET = "my purple elephant named Bartholomew"
+
+
+def make_client(settings: Settings, classifier, library, index):
+    reset_runtime()
+    safety = safety_policy(classifier, library, settings.generated_dir)
+    init_runtime(settings, tiny_responder(classifier, library, index, sticker_rate=1.0,
+                                          safety=safety))
+    submitter = TurnSubmitter(settings)
+    return TestClient(create_app(settings, submitter, library)), submitter
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path, rate_limit_burst=50, rate_limit_per_minute=600,
+                    ocr=False)
+
+
+@pytest.fixture
+def client(settings, classifier, library, index):
+    test_client, submitter = make_client(settings, classifier, library, index)
+    with test_client:
+        yield test_client
+    submitter.close()
+    reset_runtime()
+
+
+def rows(settings: Settings, sql: str) -> list[tuple]:
+    with sqlite3.connect(settings.data_dir / "stickerbot.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def say(client, text: str, user: str = "ann", **extra) -> dict:
+    response = client.post("/api/chat/messages", json={"user": user, "text": text, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()["reply"]
+
+
+def test_a_crisis_gets_the_calm_reply_no_sticker_and_a_flag(client, settings) -> None:
+    say(client, "hello there")  # a sticker rate of 1: ordinary turns get stickers
+    reply = say(client, "I just want to sleep and never wake up")
+    assert "findahelpline.com" in reply["text"] and reply["sticker"] is None
+    [(user_safety,), (bot_safety,)] = rows(
+        settings, "SELECT safety FROM messages WHERE id > 2 ORDER BY id")
+    assert user_safety == bot_safety == "self_harm"
+    assert rows(settings, "SELECT m.role, r.kind, r.source, r.note, r.operator_id FROM "
+                          "review_marks r JOIN messages m ON m.id = r.message_id") == [
+        ("bot", "flag", "safety", "crisis: self_harm", None)]
+    assert rows(settings, "SELECT model_version FROM messages WHERE id = 4") == [
+        ("safety-template",)]
+
+
+def test_sticker_meaning_counts_with_the_text(client, library) -> None:
+    [skull] = [s for s in library if s.emoji == "☠️"]  # "skull and crossbones" in the pack
+    crisis = say(client, "this will be me soon", user="bo", sticker_id=skull.id)
+    assert "findahelpline.com" in crisis["text"] and crisis["sticker"] is None
+    joke = say(client, "lol", user="cy", sticker_id=skull.id)
+    assert "findahelpline.com" not in joke["text"]
+
+
+def test_message_text_never_reaches_the_log_at_info(client, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    say(client, f"I feel great today about {SECRET}")
+    say(client, f"I want to kill myself because of {SECRET}")
+    client.post("/api/chat/messages", data={"user": "ann", "text": SECRET},
+                files={"sticker": ("x.webp", b"RIFF....WEBPbroken", "image/webp")})
+    assert caplog.records, "the turns were logged at INFO at all"
+    for record in caplog.records:
+        assert "Bartholomew" not in record.getMessage(), record.getMessage()
+        assert "Bartholomew" not in (record.exc_text or "")
+
+
+def test_stickers_people_send_are_never_sent_to_anyone_else(client, library) -> None:
+    theirs = samples.make_webp((96, 96))
+    sent = client.post("/api/chat/messages", data={"user": "dee", "text": "look at mine"},
+                       files={"sticker": ("mine.webp", theirs, "image/webp")})
+    assert sent.status_code == 200
+    for text in ["hello", "I got the job!", "my cat is cute", "what a day", "nice"]:
+        sticker = say(client, text, user="eve")["sticker"]
+        assert sticker is None or (sticker["id"] in library
+                                   and sticker["url"] == f"/stickers/{sticker['id']}.png")
+
+
+def test_forget_deletes_messages_memory_and_files(tmp_path, redis_url, classifier, library,
+                                                  index) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url=redis_url, rate_limit_burst=50,
+                        rate_limit_per_minute=600, ocr=False)
+    test_client, submitter = make_client(settings, classifier, library, index)
+    user = f"forget-{uuid.uuid4().hex[:8]}"
+    try:
+        with test_client as client:
+            upload = client.post("/api/chat/messages", data={"user": user, "text": SECRET},
+                                 files={"sticker": ("s.png", samples.make_png((40, 40)),
+                                                    "image/png")})
+            assert upload.status_code == 200, upload.text
+            say(client, "I want to end it all", user=user)  # a crisis: flagged too
+            say(client, "someone else", user="other")
+            cache = redis.Redis.from_url(redis_url)
+            key = RedisMemory(cache, None).key("web", user, user)  # type: ignore[arg-type]
+            assert cache.llen(key) == 4
+            [(media,)] = rows(settings, "SELECT media FROM messages WHERE role='user' AND "
+                                        "text LIKE '%Bartholomew%'")
+            stored = settings.media_dir.glob("*/*/*.png")
+            assert len(list(stored)) == 1
+
+            refused = client.post("/api/chat/forget", json={"user": user})
+            assert refused.status_code == 400  # needs the confirmation
+            done = client.post("/api/chat/forget", json={"user": user, "confirm": True})
+            assert done.status_code == 200 and done.json()["forgotten"]["files"] == 1
+            assert cache.exists(key) == 0
+            assert list(settings.media_dir.glob("*/*/*.png")) == []
+            assert rows(settings, "SELECT count(*) FROM messages WHERE text LIKE "
+                                  "'%Bartholomew%' OR safety IS NOT NULL") == [(0,)]
+            assert rows(settings, "SELECT count(*) FROM review_marks") == [(0,)]
+            assert rows(settings, "SELECT platform_user_id FROM users") == [("other",)]
+            assert say(client, "hello again", user=user)["text"]  # they may start afresh
+            cache.close()
+    finally:
+        submitter.close()
+        reset_runtime()
