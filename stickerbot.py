@@ -16,6 +16,7 @@
     stickerbot purge [--days N]                 retention: old conversations, orphaned media
     stickerbot evaluate (--split FILE --predictions FILE... | --transcripts [--since D]
                         [--until D] [--platform P] [--model-version V]) [--out DIR] [--judge]
+    stickerbot evaluate-human --key KEY.json --filled RATER=CSV... [--results RESULTS.json]
 """
 
 from __future__ import annotations
