@@ -47,3 +47,14 @@ def overlaps(encoder: TextEncoder, train: list[str], heldout: list[str],
         elif sims[i, j] >= threshold:
             found.append((text, train[j], float(sims[i, j])))
     return found
+
+
+def require_disjoint(encoder: TextEncoder, train: list[str], heldout: list[str]) -> None:
+    """Print the held-out set's overlap with the training set; stop when there is any
+    (a held-out score on seen texts would be a number we did not measure)."""
+    dupes = overlaps(encoder, train, heldout)
+    print(f"held-out texts: {len(heldout)}; near-duplicates of training texts: {len(dupes)}")
+    for held, seen, cos in dupes:
+        print(f"  {cos:.3f}  {held!r} ~ {seen!r}")
+    if dupes:
+        raise SystemExit("held-out set overlaps the training set; fix the data first")

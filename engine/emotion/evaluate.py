@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.embeddings import TextEncoder
 from engine.emotion.classifier import EmotionClassifier, EmotionPrediction
-from engine.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, overlaps
+from engine.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, require_disjoint
 from engine.types import NEGATIVE_EMOTIONS, Emotion
 
 LABELS = list(Emotion)
@@ -97,12 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder = TextEncoder()
     train = load_jsonl(TRAIN_PATH)
     heldout = load_jsonl(HELDOUT_PATH)
-    dupes = overlaps(encoder, [t for t, _ in train], [t for t, _ in heldout])
-    print(f"held-out texts: {len(heldout)}; near-duplicates of training texts: {len(dupes)}")
-    for held, seen, cos in dupes:
-        print(f"  {cos:.3f}  {held!r} ~ {seen!r}")
-    if dupes:
-        raise SystemExit("held-out set overlaps the training set; fix the data first")
+    require_disjoint(encoder, [t for t, _ in train], [t for t, _ in heldout])
 
     classifier = EmotionClassifier.load(encoder, args.weights)
     start = time.perf_counter()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.embeddings import TextEncoder
-from engine.emotion.dataset import overlaps
+from engine.emotion.dataset import require_disjoint
 from engine.safety.crisis import (
     HELDOUT_PATH,
     LABELS,
@@ -116,12 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder = TextEncoder()
     train = load_labelled(TRAIN_PATH)
     heldout = load_labelled(HELDOUT_PATH)
-    dupes = overlaps(encoder, [t for t, _ in train], [t for t, _ in heldout])
-    print(f"held-out texts: {len(heldout)}; near-duplicates of training texts: {len(dupes)}")
-    for held, seen, cos in dupes:
-        print(f"  {cos:.3f}  {held!r} ~ {seen!r}")
-    if dupes:
-        raise SystemExit("held-out set overlaps the training set; fix the data first")
+    require_disjoint(encoder, [t for t, _ in train], [t for t, _ in heldout])
 
     classifier = CrisisClassifier.load(encoder, args.weights)
     started = time.perf_counter()
