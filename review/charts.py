@@ -44,7 +44,8 @@ def _axes(top: float, bottom: float, ticks: Sequence[str]) -> list[str]:
 
 
 def _num(value: float) -> str:
-    return f"{value:.3g}"
+    # Whole numbers past 1000 (latencies in ms) as "3060", not "3.06e+03".
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def line_chart(title: str, series: Mapping[str, Mapping[str, float]], *,
