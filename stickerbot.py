@@ -198,29 +198,9 @@ def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from training.pipeline import TrainOptions, train
+    from training.pipeline import train_command
 
-    report = train(TrainOptions(
-        preset=args.preset, stages=args.stages.split(","), sessions=args.sessions,
-        val_sessions=args.val_sessions, images=args.images,
-        stickers_dir=args.stickers_dir or settings.stickers_dir,
-        out=args.out or settings.data_dir / "checkpoints", version=args.version,
-        base=args.base, seed=args.seed, epochs=args.epochs, max_steps=args.max_steps,
-        ret_negatives=args.ret_negatives,
-        stop_after=args.stop_after, command=" ".join(["stickerbot", *sys.argv[1:]])))
-    if not report.get("finished", True):
-        print(f"stopped in stage {report['stage']} at step {report['step']}: "
-              "run the same command again to resume")
-        return 0
-    before, after = report["retrieval_before"], report["retrieval_after"]
-    for name, m in (("untrained", before), ("trained", after)):
-        if m:
-            print(f"held-out sticker retrieval, {name}: top-1 {m['ret_top1']:.3f}, "
-                  f"top-10 {m['ret_top10']:.3f}, emotion {m['ret_emotion']:.3f} "
-                  f"({m['ret_samples']} replies, {m['ret_library']} stickers)")
-    print(f"checkpoint {report['version']} in {args.out or settings.data_dir / 'checkpoints'}"
-          f" after {report['seconds']:.0f} s")
-    return 0
+    return train_command(args, settings)
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
