@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from engine.prompting import fit_messages  # noqa: E402
+from engine.prompting import MAX_PROMPT_TOKENS, fit_messages  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,17 @@ class LLMConfig:
     # so the text gets visibly worse. Hence the default stays "none".
     quantize: str = "none"
     # Longer prompts lose their oldest turns, then the end of the new one (prefill cost).
-    max_prompt_tokens: int = 1024
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS
+
+
+def count_text_tokens(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+
+def first_tokens(tokenizer: Any, text: str, tokens: int) -> str:
+    """The first `tokens` tokens of `text`, decoded (for cutting a prompt to a budget)."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids[:tokens]
+    return tokenizer.decode(ids, skip_special_tokens=True)
 
 
 @dataclass(frozen=True)
@@ -325,12 +335,11 @@ class ChatLLM:
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         """Tokens of the templated prompt of `messages`."""
-        return len(self.tokenizer(self._template(messages), add_special_tokens=False).input_ids)
+        return count_text_tokens(self.tokenizer, self._template(messages))
 
     def cut_text(self, text: str, tokens: int) -> str:
         """The first `tokens` tokens of `text`."""
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids[:tokens]
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return first_tokens(self.tokenizer, text, tokens)
 
     def _finish(self, tokens: list[int], budget: int, seconds: float) -> Generation:
         stop = next((i for i, t in enumerate(tokens) if t in self._stop_ids), None)

@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import and_, delete, exists, or_, select
 
 from storage.db import Database
 from storage.media_store import MediaStore
 from storage.models import Conversation, Delivery, Message, User, utcnow
+from storage.transcript import media_paths
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +42,20 @@ class PurgeReport:
     files: int = 0
 
 
-def _paths(media: Any) -> set[str]:
-    if not isinstance(media, list):
-        return set()
-    return {m["path"] for m in media if isinstance(m, dict) and m.get("path")}
-
-
 def referenced_files(db: Database) -> set[Path]:
     """Every file a stored row points at: media people sent, generated stickers sent."""
     found: set[str] = set()
     with db.session() as s:
         for media in s.execute(select(Message.media).where(Message.media.is_not(None))
                                .execution_options(yield_per=500)).scalars():
-            found.update(_paths(media))
+            found.update(media_paths(media))
         for meta in s.execute(select(Message.sticker_meta).where(
                 Message.sticker_meta.is_not(None)).execution_options(yield_per=500)).scalars():
             if isinstance(meta, dict) and meta.get("image_path"):
                 found.add(str(meta["image_path"]))
         for turn, payload in s.execute(select(Delivery.turn, Delivery.payload)):
             if isinstance(turn, dict):
-                found.update(_paths(turn.get("media")))
+                found.update(media_paths(turn.get("media")))
             if isinstance(payload, dict) and payload.get("sticker_path"):
                 found.add(str(payload["sticker_path"]))
     resolved = set()

@@ -173,11 +173,11 @@ class TranscriptStore:
                 for media in s.execute(select(Message.media).where(
                         Message.conversation_id.in_(conv_ids), Message.media.is_not(None))
                         ).scalars():
-                    paths.update(_media_paths(media))
+                    paths.update(media_paths(media))
             # A message still waiting for its answer keeps its media only in its delivery.
             for turn in s.execute(select(Delivery.turn).where(
                     Delivery.user_id == uid, Delivery.turn.is_not(None))).scalars():
-                paths.update(_media_paths(turn.get("media")))
+                paths.update(media_paths(turn.get("media")))
             if paths:
                 # Keep files still referenced by anybody else's messages.
                 others = (select(Message.media)
@@ -186,7 +186,7 @@ class TranscriptStore:
                 if conv_ids:
                     others = others.where(Message.conversation_id.not_in(conv_ids))
                 for media in s.execute(others).scalars():
-                    paths.difference_update(_media_paths(media))
+                    paths.difference_update(media_paths(media))
                     if not paths:
                         break
             if conv_ids:
@@ -273,7 +273,8 @@ class TranscriptStore:
             ).scalar_one_or_none()
             return True if value is None else bool(value)
 
-def _media_paths(media: Any) -> set[str]:
+def media_paths(media: Any) -> set[str]:
+    """The media-store paths a message's (or a pending turn's) `media` list points at."""
     if not isinstance(media, list):
         return set()
     return {m["path"] for m in media if isinstance(m, dict) and m.get("path")}

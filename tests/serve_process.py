@@ -25,11 +25,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def serve(data_dir: Path, pack_root: Path, model_cache: Path,
-          **env: str) -> Iterator[tuple[str, Path]]:
-    """Run `stickerbot serve` on a fresh port with the session's sticker pack; yields the
-    base URL and the log file. Extra keyword arguments become environment variables."""
+def start_serve(data_dir: Path, pack_root: Path, model_cache: Path,
+                **env: str) -> tuple[subprocess.Popen, str, Path]:
+    """Start `stickerbot serve` on a fresh port with the session's sticker pack and wait
+    until /healthz answers; returns the process, its base URL and its log file. Extra
+    keyword arguments become environment variables."""
     (data_dir / "stickers").symlink_to(pack_root)
     port = free_port()
     env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir), STICKERBOT_HTTP_PORT=str(port),
@@ -46,13 +46,21 @@ def serve(data_dir: Path, pack_root: Path, model_cache: Path,
             pytest.fail(f"stickerbot serve exited:\n{log_path.read_text()[-3000:]}")
         try:
             if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
+                return process, base, log_path
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"stickerbot serve did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.5)
+
+
+@contextmanager
+def serve(data_dir: Path, pack_root: Path, model_cache: Path,
+          **env: str) -> Iterator[tuple[str, Path]]:
+    """`start_serve` as a context: yields the base URL and the log file, and stops the
+    process with SIGINT at the end."""
+    process, base, log_path = start_serve(data_dir, pack_root, model_cache, **env)
     try:
         yield base, log_path
     finally:

@@ -7,13 +7,9 @@ normal message afterwards is answered."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ import pytest
 from tests.data.hostile.make_corpus import build
 from tests.factories import save_tiny_llm
 from tests.harness.fake_telegram import FakeTelegram
-from tests.serve_process import REPO, START_TIMEOUT_S, free_port
+from tests.serve_process import START_TIMEOUT_S, start_serve
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 CHAT = USER = 777
@@ -50,36 +46,27 @@ def corpus(tmp_path_factory) -> tuple[Path, list[dict[str, Any]]]:
 def bot(tmp_path_factory, pack_root: Path, model_cache: Path):
     fake = FakeTelegram().start()
     data_dir = tmp_path_factory.mktemp("hostile-data")
-    (data_dir / "stickers").symlink_to(pack_root)
-    port = free_port()
     # The tiny LLM (tests/factories.py) writes the replies: SmolLM2 would spend minutes
     # reading the long inputs on two cores. Everything else is the real default stack;
     # tests/engine/safety/test_injection.py puts SmolLM2 itself under attack.
     llm = save_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
-    env = dict(os.environ, STICKERBOT_DATA_DIR=str(data_dir), STICKERBOT_HTTP_PORT=str(port),
-               STICKERBOT_LLM_PATH=llm,
-               STICKERBOT_MODEL_CACHE=str(model_cache), TELEGRAM_BOT_TOKEN=fake.token,
-               TELEGRAM_API_BASE_URL=fake.root_url, STICKERBOT_REPLY_MODEL="retrieval",
-               STICKERBOT_MAX_NEW_TOKENS="10", STICKERBOT_OCR="false",
-               STICKERBOT_RATE_LIMIT_BURST="1000", STICKERBOT_RATE_LIMIT_PER_MINUTE="6000",
-               STICKERBOT_CHAT_RATE_LIMIT_BURST="1000",
-               STICKERBOT_CHAT_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_LOG_LEVEL="INFO")
-    log_path = data_dir / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(REPO / "stickerbot.py"), "serve"],
-                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    try:
+        process, base, log_path = start_serve(
+            data_dir, pack_root, model_cache, STICKERBOT_LLM_PATH=llm,
+            TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.root_url,
+            STICKERBOT_REPLY_MODEL="retrieval", STICKERBOT_MAX_NEW_TOKENS="10",
+            STICKERBOT_OCR="false", STICKERBOT_RATE_LIMIT_BURST="1000",
+            STICKERBOT_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_CHAT_RATE_LIMIT_BURST="1000",
+            STICKERBOT_CHAT_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_LOG_LEVEL="INFO")
+    except BaseException:
+        fake.stop()
+        raise
     try:
         fake.wait_for("getUpdates", timeout=START_TIMEOUT_S)
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{base}/healthz", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
-    except (AssertionError, httpx.HTTPError):
+    except AssertionError:
         process.kill()
         fake.stop()
-        pytest.fail(f"stickerbot serve did not start:\n{log_path.read_text()[-3000:]}")
+        pytest.fail(f"stickerbot serve did not poll Telegram:\n{log_path.read_text()[-3000:]}")
     yield base, fake, process, data_dir
     if process.poll() is None:
         process.kill()

@@ -18,6 +18,7 @@ import numpy as np
 from engine.embeddings import TextEncoder
 from engine.emotion.classifier import EmotionClassifier, EmotionPrediction
 from engine.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, require_disjoint
+from engine.plots import plot_confusion
 from engine.types import NEGATIVE_EMOTIONS, Emotion
 
 LABELS = list(Emotion)
@@ -63,31 +64,6 @@ def score(gold: list[Emotion], preds: list[EmotionPrediction]) -> Report:
     )
 
 
-def plot_confusion(confusion: np.ndarray, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless servers
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    image = ax.imshow(confusion, cmap="Blues")
-    names = [e.value for e in LABELS]
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("Emotion classifier, held-out set")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            value = int(confusion[i, j])
-            ax.text(j, i, str(value), ha="center", va="center",
-                    color="white" if value > confusion.max() / 2 else "black")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None)
@@ -117,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({report.valence_rows} texts with a definite sign)")
     print(f"predict with cause words: {elapsed:.1f} s for {len(heldout)} texts")
     if args.plot:
-        plot_confusion(report.confusion, args.plot)
+        plot_confusion(report.confusion, [e.value for e in LABELS],
+                       "Emotion classifier, held-out set", args.plot)
         print(f"wrote {args.plot}")
 
 

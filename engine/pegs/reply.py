@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image
 
-from engine.llm import call_seed, trim_to_sentence
+from engine.llm import call_seed, count_text_tokens, first_tokens, trim_to_sentence
 from engine.pegs.checkpoint import CheckpointWatcher, load_weights
 from engine.pegs.composer import EMOTION_EMOJI, CaptionComposer, caption_for
 from engine.pegs.generation import PegsGeneration
@@ -162,18 +162,14 @@ class PegsReplyModel:
     def _conversation(self, request: ReplyRequest) -> list[dict[str, str]]:
         images = len(request.images)
         tokenizer = self.model.tokenizer
-        per_image = self.model.config.num_query_tokens
+        image_tokens = images * self.model.config.num_query_tokens
 
         def count(messages: list[dict[str, str]]) -> int:
             prompt = self.model.format_prompt(pegs_messages(messages, 0, "", self._special))
-            return len(tokenizer(prompt, add_special_tokens=False).input_ids) + \
-                images * per_image
+            return count_text_tokens(tokenizer, prompt) + image_tokens
 
-        def cut(text: str, tokens: int) -> str:
-            ids = tokenizer(text, add_special_tokens=False).input_ids[:tokens]
-            return tokenizer.decode(ids, skip_special_tokens=True)
-
-        messages = fit_messages(request.messages, count, MAX_PROMPT_TOKENS, cut)
+        messages = fit_messages(request.messages, count, MAX_PROMPT_TOKENS,
+                                lambda text, n: first_tokens(tokenizer, text, n))
         return pegs_messages(messages, images, self.model.config.image_token, self._special)
 
     # --- the sticker ---------------------------------------------------------------------------

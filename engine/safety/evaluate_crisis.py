@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.embeddings import TextEncoder
 from engine.emotion.dataset import require_disjoint
+from engine.plots import plot_confusion
 from engine.safety.crisis import (
     HELDOUT_PATH,
     LABELS,
@@ -70,30 +71,6 @@ def evaluate(classifier: CrisisClassifier, rows: list[tuple[str, str]]) -> Crisi
     return score([label for _, label in rows], [v.label or "none" for v in verdicts])
 
 
-def plot_confusion(confusion: np.ndarray, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    image = ax.imshow(confusion, cmap="Reds")
-    ax.set_xticks(range(len(LABELS)), LABELS, rotation=30, ha="right")
-    ax.set_yticks(range(len(LABELS)), LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("Crisis classifier, held-out set")
-    for i in range(len(LABELS)):
-        for j in range(len(LABELS)):
-            value = int(confusion[i, j])
-            ax.text(j, i, str(value), ha="center", va="center",
-                    color="white" if value > confusion.max() / 2 else "black")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-
-
 def print_report(report: CrisisReport, threshold: float) -> None:
     print(f"threshold on P(crisis): {threshold:.2f}")
     print(f"{'class':<12} precision  recall     F1")
@@ -125,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     print_report(report, classifier.threshold)
     print(f"{elapsed:.1f} s for {len(heldout)} texts")
     if args.plot:
-        plot_confusion(report.confusion, args.plot)
+        plot_confusion(report.confusion, LABELS, "Crisis classifier, held-out set", args.plot,
+                       cmap="Reds")
         print(f"wrote {args.plot}")
 
 

@@ -6,8 +6,6 @@ from the picker; and text with HTML in it shows as text.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import threading
 import time
 
@@ -20,18 +18,8 @@ from engine.settings import Settings
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter
 from tests.factories import tiny_responder
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium keeps trying to reach Google's services on this closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.serve_process import free_port
 
 
 @pytest.fixture(scope="module")

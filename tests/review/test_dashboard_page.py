@@ -5,8 +5,6 @@ images, flags a reply, exports conversations, and sees an injected <script> as t
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -23,18 +21,9 @@ from review.app import create_review_app
 from storage.media_store import MediaStore
 from storage.models import ReviewMark
 from storage.transcript import TranscriptStore
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.review.conftest import PASSWORD, SCRIPT_TEXT, seed
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serve_process import free_port
 
 
 @pytest.fixture
