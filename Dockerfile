@@ -26,6 +26,12 @@ RUN apt-get update \
 # The wheel index of the CUDA build matching this base (CUDA 12.8).
 ENV TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 
+# The default sticker pack's artwork: the Twemoji SVGs of npm @twemoji/svg (CC-BY 4.0),
+# fetched with npm in a stage of their own; only the SVGs reach the image.
+FROM node:20-bookworm-slim AS twemoji
+COPY scripts/fetch-twemoji.sh scripts/install-debian-packages.sh /tmp/scripts/
+RUN /tmp/scripts/fetch-twemoji.sh /opt/twemoji
+
 FROM base-${VARIANT}
 ARG DEBIAN_FRONTEND=noninteractive
 # HF_HUB_OFFLINE: every model path is local or comes inside a PyPI package; never ask a hub.
@@ -36,12 +42,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1
 
-# The Makefile's RUN_DEBS (emoji artwork for the default pack; raqm and fribidi keep ZWJ
-# emoji one glyph), plus what opencv-python (from rapidocr, the OCR) loads: libGL, glib,
+# The Makefile's RUN_DEBS (Cairo renders the default pack's SVGs; Noto Color Emoji draws
+# other emoji, raqm and fribidi keep ZWJ emoji one glyph), plus what opencv-python (from
+# rapidocr, the OCR) loads: libGL, glib,
 # and WordNet for the METEOR metric of `stickerbot evaluate`.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        fonts-noto-color-emoji libraqm0 libfribidi0 \
+        libcairo2 fonts-noto-color-emoji libraqm0 libfribidi0 \
         libgl1 libglib2.0-0 \
         wordnet-base wordnet-sense-index \
  && rm -rf /var/lib/apt/lists/*
@@ -68,6 +75,10 @@ RUN groupadd --system --gid 10001 stickerbot \
         --home-dir /home/stickerbot --shell /usr/sbin/nologin stickerbot \
  && mkdir -p /data \
  && chown stickerbot:stickerbot /data
+
+# The Twemoji SVGs that `stickers build` draws the default pack from.
+COPY --from=twemoji /opt/twemoji /opt/twemoji
+ENV STICKERBOT_TWEMOJI_DIR=/opt/twemoji
 
 # Database (SQLite when no DATABASE_URL), stickers, uploaded media, converted models.
 ENV STICKERBOT_DATA_DIR=/data

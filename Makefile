@@ -6,17 +6,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= data
-# Emoji artwork for the default pack; raqm and fribidi keep ZWJ emoji one glyph;
-# libGL and GLib for OpenCV (under rapidocr).
-RUN_DEBS := fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0 wordnet-base wordnet-sense-index
+# Cairo renders the default pack's Twemoji SVGs; Noto Color Emoji draws other emoji
+# (raqm and fribidi keep ZWJ emoji one glyph); libGL and GLib for OpenCV (under rapidocr).
+RUN_DEBS := libcairo2 fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0 wordnet-base wordnet-sense-index
 TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium docker-compose
 
-.PHONY: run test install install-test debs debs-test stickers lint bench clean
+.PHONY: run test install install-test debs debs-test twemoji stickers models lint bench clean
 
-run: install debs stickers
+run: install debs stickers models
 	$(BIN)/stickerbot serve
 
-test: install-test debs-test
+test: install-test debs-test twemoji
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -42,8 +42,18 @@ debs:
 debs-test:
 	scripts/install-debian-packages.sh $(TEST_DEBS)
 
-stickers: install debs
-	@test -f $(DATA_DIR)/stickers/library.jsonl || STICKERBOT_DATA_DIR=$(DATA_DIR) $(BIN)/stickerbot stickers build
+# The Twemoji SVGs (npm @twemoji/svg) the default pack is drawn from, fetched once.
+twemoji:
+	scripts/fetch-twemoji.sh $(DATA_DIR)/twemoji
+
+# Renders only what is missing or out of date (e.g. a pack drawn from older artwork).
+stickers: install debs twemoji
+	STICKERBOT_DATA_DIR=$(DATA_DIR) $(BIN)/stickerbot stickers build
+
+# The CTranslate2 int8 copies of the default LLM (and of PEGS's) in $(DATA_DIR)/models,
+# made once from the cached model; skipped where the engine is torch (engine/fast_llm.py).
+models: install
+	STICKERBOT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m engine.fast_llm
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@
     stickerbot evaluate (--split FILE --predictions FILE... | --transcripts [--since D]
                         [--until D] [--platform P] [--model-version V]) [--out DIR] [--judge]
     stickerbot evaluate-human --key KEY.json --filled RATER=CSV... [--results RESULTS.json]
+    stickerbot evaluate-safety [--out DIR] [--serve URL]   false crisis replies, recall
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from engine.stickers import StickerLibrary
 
-    if args.build_stickers and not (settings.stickers_dir / "library.jsonl").exists():
+    if args.build_stickers:  # renders only what is missing or out of date
         cmd_stickers(argparse.Namespace(action="build"), settings)
     try:
         library = StickerLibrary.load(settings.stickers_dir)
@@ -154,7 +155,8 @@ def cmd_stickers(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "build":
         library = build_default_pack(settings.stickers_dir, TextEncoder(
-            settings.embedding_model_path or None))
+            settings.embedding_model_path or None),
+            twemoji_dir=settings.twemoji_svg_dir if settings.sticker_art == "twemoji" else None)
         print(f"{len(library)} stickers in {settings.stickers_dir}")
         return 0
     if args.action == "import":
@@ -234,6 +236,12 @@ def cmd_evaluate_human(args: argparse.Namespace, settings: Settings) -> int:
     return human_command(args, settings)
 
 
+def cmd_evaluate_safety(args: argparse.Namespace, settings: Settings) -> int:
+    from training.safety.evaluate import safety_command
+
+    return safety_command(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -275,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="migrate the database, then exit")
     migrate.add_argument("--build-stickers", action="store_true",
-                         help="build the default sticker pack first if there is none")
+                         help="build the default sticker pack first, or bring it up to date")
     migrate.set_defaults(func=cmd_migrate)
 
     stickers = commands.add_parser("stickers", help="build, import or list stickers")
@@ -363,6 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="that evaluation's results.json, to correlate its metrics")
     human.add_argument("--out", type=Path, help="report folder (default: beside --results)")
     human.set_defaults(func=cmd_evaluate_human)
+
+    safety = commands.add_parser("evaluate-safety", help="false crisis replies on ordinary "
+                                 "conversation and recall per risk level")
+    safety.add_argument("--out", type=Path, default=Path("safety-report"),
+                        help="report folder (safety.md, safety.json, safety.png)")
+    safety.add_argument("--model-dir", type=Path, help="a crisis model other than the "
+                        "committed one")
+    safety.add_argument("--serve", metavar="URL",
+                        help="also send the turns through a running stickerbot serve")
+    safety.add_argument("--ordinary-sample", type=int, default=150,
+                        help="with --serve: how many ordinary conversations to send")
+    safety.add_argument("--risk-per-level", type=int,
+                        help="with --serve: at most this many risk lines per level")
+    safety.set_defaults(func=cmd_evaluate_safety)
 
     purge = commands.add_parser("purge", help="delete conversations past the retention "
                                 "period and media files nothing refers to")

@@ -57,7 +57,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="stickerbot-bench-"))
     (work / "stickers").symlink_to(args.stickers_dir.resolve())
     settings = Settings(data_dir=work, model_cache=Path("data/models").resolve(),
-                        rate_limit_burst=1000, rate_limit_per_minute=100000)
+                        rate_limit_burst=1000, rate_limit_per_minute=100000,
+                        address_rate_limit_burst=1000, address_rate_limit_per_minute=100000)
     started = time.perf_counter()
     runtime = init_runtime(settings)
     print(f"machine: {describe_machine()}")  # after loading: the LLM sets torch's threads
@@ -67,14 +68,17 @@ def main() -> None:
     sticker_ids = [s.id for s in library][:: max(1, len(library) // 10)]
     client = TestClient(create_app(settings, TurnSubmitter(settings), library))
 
-    client.post("/api/chat/messages", json={"user": "warmup", "text": "hello"})
+    # Three people, each with a token from the web chat (as scripts get one).
+    people = [{"Authorization": "Bearer " + client.post("/api/chat/session").json()["token"]}
+              for _ in range(3)]
+    client.post("/api/chat/messages", json={"text": "hello"}, headers=people[0])
     latencies, words = [], []
     for i in range(args.messages):
-        body = {"user": f"bench-{i % 3}", "text": MESSAGES[i % len(MESSAGES)]}
+        body = {"text": MESSAGES[i % len(MESSAGES)]}
         if i % 4 == 3:
             body["sticker_id"] = sticker_ids[i % len(sticker_ids)]
         t0 = time.perf_counter()
-        response = client.post("/api/chat/messages", json=body)
+        response = client.post("/api/chat/messages", json=body, headers=people[i % 3])
         latencies.append((time.perf_counter() - t0) * 1000)
         response.raise_for_status()
         words.append(len(response.json()["reply"]["text"].split()))

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from bots.admission import Busy
 from bots.ledger import DeliveryPolicy, Ledger
 from engine.types import Reply, UserTurn
 from storage.models import utcnow
@@ -31,6 +32,10 @@ async def submit_or_postpone(submitter: Submitter, ledger: Ledger, task_id: str,
     """Ask for the reply; if that fails, the stored turn waits for the resend loop."""
     try:
         return await submitter.submit(turn)  # idempotent: a stored reply comes back
+    except Busy as busy:  # the queue is full: expected under load, not an error
+        log.warning("queue full for %s; will try again in %d s", task_id, busy.retry_after_s)
+        ledger.postpone(task_id, "queue full", max(retry_in_s, busy.retry_after_s))
+        return None
     except Exception:
         log.exception("reply failed for %s; will try again", task_id)
         ledger.postpone(task_id, "reply failed", retry_in_s)

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from bots.admission import BoundedSubmitter
 from bots.web.app import create_app
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
@@ -51,6 +52,10 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
     telegram_app = None
     discord_client = None
     health = None
+    if settings.uses_embedded_queue:
+        # One model answers every platform's turns: past the bound they are refused at
+        # once (web: 503 and Retry-After; Telegram, Discord: the resend loop tries later).
+        submitter = BoundedSubmitter(submitter, settings.max_waiting_turns)
     db = Database(settings.resolved_database_url)
     transcripts, media_store = transcript_store(settings, db), MediaStore(settings.media_dir)
     purger = None
@@ -77,10 +82,7 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
             web_app = create_app(settings, submitter, library, transcripts=transcripts)
             if extend_web is not None:
                 extend_web(web_app)
-            server = uvicorn.Server(uvicorn.Config(
-                web_app, host=settings.http_host,
-                port=settings.http_port, log_level=settings.log_level.lower(),
-                access_log=False))
+            server = web_server(settings, web_app)
             log.info("web chat on http://%s:%d", settings.http_host, settings.http_port)
             await server.serve()
         else:
@@ -101,6 +103,19 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
 
             await stop_telegram(telegram_app)
         db.dispose()
+
+
+def web_server(settings: Settings, app: Any) -> uvicorn.Server:
+    """The HTTP server of the web chat (and the dashboard mounted on it).
+
+    X-Forwarded-For/-Proto are believed only from STICKERBOT_TRUSTED_PROXIES: uvicorn's
+    default believes them from loopback, so a local client could pick its address and
+    step around the per-address limits."""
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    return uvicorn.Server(uvicorn.Config(
+        app, host=settings.http_host, port=settings.http_port,
+        log_level=settings.log_level.lower(), access_log=False,
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None))
 
 
 def _bot_checks(telegram_app: Any, discord_client: Any) -> Callable[[], dict[str, bool]]:

@@ -206,6 +206,21 @@ def _convert_gguf(gguf: Path, target: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def local_model_dir(config: LLMConfig) -> Path:
+    """The Hugging Face directory of the configured model; the bundled GGUF is converted
+    once into the cache (what the fast engine, engine/fast_llm.py, converts from)."""
+    source = Path(config.path).expanduser() if config.path else default_gguf_file()
+    if not source.exists():
+        raise FileNotFoundError(f"LLM not found at {source} "
+                                f"(setting {PATH_SETTING}={config.path!r})")
+    if source.is_dir():
+        return source
+    target = Path(config.cache_dir) / source.name.removesuffix(".gguf")
+    if not _gguf_cache_valid(target, source):
+        _convert_gguf(source, target)
+    return target
+
+
 def _load_directory(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

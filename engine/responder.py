@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from engine.planning import plan_reply, should_send_sticker, sticker_overdue
 from engine.prompting import build_messages
 from engine.reply_model import ReplyModel, ReplyRequest
-from engine.safety.policy import CRISIS_VERSION
+from engine.safety.check_in import SafetyState
+from engine.safety.policy import CRISIS_VERSION, REPLY, SafetyDecision
 from engine.types import Emotion, HistoryTurn, Perception, Reply, StickerChoice, UserTurn
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class ConversationState:
     bot_sticker_turns: int = 0
     recent_sticker_ids: list[str] = field(default_factory=list)
     stickers_enabled: bool = True
+    safety: SafetyState = field(default_factory=SafetyState)  # the last check-in, if any
 
     @property
     def last_bot_turn_had_sticker(self) -> bool:
@@ -92,12 +94,15 @@ class Responder:
         started = time.perf_counter()
         perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
         plans = [plan_reply(perception) for perception in perceptions]
-        crises = (self.safety.assess([p.turn for p in pending], perceptions)
-                  if self.safety is not None else [None] * len(pending))
+        decisions = (self.safety.decide([p.turn for p in pending], perceptions,
+                                        [p.state.history for p in pending],
+                                        [p.state.safety for p in pending])
+                     if self.safety is not None else [REPLY] * len(pending))
         requests = []
-        for p, perception, plan, crisis in zip(pending, perceptions, plans, crises, strict=True):
-            if crisis is not None and crisis.is_crisis:
-                continue  # answered with the written crisis reply, not by the model
+        for p, perception, plan, decision in zip(pending, perceptions, plans, decisions,
+                                                 strict=True):
+            if decision.action != "reply":
+                continue  # answered with a written safety reply, not by the model
             want_sticker = should_send_sticker(
                 target_rate=self.sticker_rate,
                 bot_turns=p.state.bot_turns,
@@ -125,9 +130,10 @@ class Responder:
         answered = iter(requests)
         latency_ms = int((time.perf_counter() - started) * 1000)
         replies = []
-        for p, perception, plan, crisis in zip(pending, perceptions, plans, crises, strict=True):
-            if crisis is not None and crisis.is_crisis:
-                replies.append(self._crisis_reply(p.turn, perception, crisis.label, latency_ms))
+        for p, perception, plan, decision in zip(pending, perceptions, plans, decisions,
+                                                 strict=True):
+            if decision.action != "reply":
+                replies.append(self._safety_reply(p.turn, perception, decision, latency_ms))
                 continue
             output, request = next(outputs), next(answered)
             text, sticker, note = self._reviewed(p.turn, output.text, output.sticker,
@@ -173,13 +179,16 @@ class Responder:
             return False
         return True
 
-    def _crisis_reply(self, turn: UserTurn, perception: Perception, label: str | None,
+    def _safety_reply(self, turn: UserTurn, perception: Perception, decision: SafetyDecision,
                       latency_ms: int) -> Reply:
-        assert self.safety is not None and label is not None
-        log.warning("safety: crisis (%s) recognised on turn %s; sending the crisis reply",
-                    label, turn.task_id)
+        """The written crisis reply or check-in question: never generated, no sticker."""
+        assert self.safety is not None and decision.label is not None
+        log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,
+                    turn.task_id)
+        text = (self.safety.crisis_text(decision.label, turn) if decision.action == "crisis"
+                else self.safety.check_in_text(decision.target, turn))
         return Reply(
-            text=self.safety.crisis_text(label, turn),
+            text=text,
             sticker=None,  # never a playful sticker
             user_emotion=perception.emotion,
             user_valence=perception.valence,
@@ -187,8 +196,8 @@ class Responder:
             cause_words=perception.cause_words,
             latency_ms=latency_ms,
             model_version=CRISIS_VERSION,
-            safety=label,
-            safety_note=f"crisis: {label}",
+            safety=decision.label,
+            safety_note=decision.note,
         )
 
 
@@ -196,7 +205,8 @@ def load_responder(settings: Settings) -> Responder:
     """Build the default responder from local models and the built sticker library."""
     from engine.embeddings import TextEncoder
     from engine.emotion import EmotionClassifier
-    from engine.llm import ChatLLM, LLMConfig
+    from engine.fast_llm import load_chat_llm
+    from engine.llm import LLMConfig
     from engine.perception import Perceiver
     from engine.reply_model import RetrievalReplyModel
     from engine.stickers import StickerIndex, StickerLibrary
@@ -208,7 +218,7 @@ def load_responder(settings: Settings) -> Responder:
     classifier = EmotionClassifier.load(encoder)
     perceiver = Perceiver(classifier, library, ocr=settings.ocr)
     checkpoint = None
-    if settings.reply_model != "retrieval":
+    if settings.reply_llm == "local" and settings.reply_model != "retrieval":
         from engine.pegs.reply import checkpoint_root
 
         checkpoint = checkpoint_root(settings)
@@ -217,7 +227,11 @@ def load_responder(settings: Settings) -> Responder:
                                     "checkpoint: set STICKERBOT_PEGS_CHECKPOINT (train one: "
                                     "stickerbot train)")
     model: ReplyModel
-    if checkpoint is not None and settings.reply_model in ("tool", "text-only"):
+    if settings.reply_llm == "openai":  # replies from a server (issue 19)
+        from engine.openai_reply import load_openai_reply_model
+
+        model = load_openai_reply_model(settings, library, index)
+    elif checkpoint is not None and settings.reply_model in ("tool", "text-only"):
         from engine.pegs.reply import load_pegs_reply_model
         from engine.pegs.tool_reply import ToolReplyModel
 
@@ -231,14 +245,15 @@ def load_responder(settings: Settings) -> Responder:
     else:
         if settings.reply_model == "auto":
             log.info("no PEGS checkpoint: replies come from the retrieval reply model")
-        llm = ChatLLM.load(
+        llm = load_chat_llm(
             LLMConfig(
                 path=settings.llm_path,
                 cache_dir=settings.model_cache_dir,
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
                 seed=settings.seed,
-            )
+            ),
+            settings.llm_engine,  # ct2 (engine/fast_llm.py) or torch
         )
         model = RetrievalReplyModel(llm, library, index)
     log.info("reply model %s", model.version)

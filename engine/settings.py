@@ -26,6 +26,12 @@ class Settings(BaseSettings):
 
     # Where the embedded default keeps everything (database, stickers, media, model cache).
     data_dir: Path = Path("data")
+    # The Twemoji SVGs the default sticker pack is drawn from (default: data_dir/twemoji;
+    # `make twemoji` fetches them there, the Docker image carries them in /opt/twemoji).
+    twemoji_dir: Path | None = None
+    # Which art draws the default pack: "noto" until the PEGS checkpoint is retrained on
+    # "twemoji" (crisp vector art; same sticker ids).
+    sticker_art: Literal["noto", "twemoji"] = "noto"
 
     # Web chat / HTTP server.
     http_host: str = "127.0.0.1"
@@ -133,6 +139,15 @@ class Settings(BaseSettings):
     # A reply that fails on an unavailable database is retried this often, with backoff.
     task_max_retries: int = 20
 
+    # --- batching (issue 19) ---------------------------------------------------------
+    # Turns of different chats that are ready together are answered in one batched
+    # generation (embedded server and each `stickerbot worker --queues gpu`): at most
+    # batch_size turns; once the model is free, a batch waits at most batch_window_ms for
+    # the chats of the last one to come back (tasks/batching.py). batch_size 1 answers one
+    # turn at a time (the worker then keeps its solo pool).
+    batch_size: int = Field(default=8, ge=1)
+    batch_window_ms: float = Field(default=100.0, ge=0.0)
+
     # Recent turns kept in Redis per conversation (also bounded by memory_turns when read),
     # and how long an idle conversation's cache lives. PostgreSQL keeps every turn.
     memory_cache_turns: int = 40
@@ -165,6 +180,31 @@ class Settings(BaseSettings):
     # endpoint (openai) or a local model path (local). Empty: no escalation.
     llm_escalation_model: str = ""
 
+    # --- reply engines (issue 19) ---------------------------------------------------
+    # Who writes the replies: "local" the model on this machine (PEGS or ChatLLM), or
+    # "openai" the OpenAI-compatible server at llm_base_url / llm_model, reached with the
+    # backend settings above (key, timeout, retries, concurrency); stickers then come from
+    # reply_model retrieval (auto too), tool or text-only (engine/openai_reply.py).
+    reply_llm: Literal["local", "openai"] = "local"
+    # Engine of the local LLM: "ct2" CTranslate2 int8 (2.7-2.9x faster decoding on 2 CPU
+    # cores, engine/fast_llm.py; PEGS too, engine/pegs/fast.py), "torch" transformers,
+    # "auto" ct2 on machines without a CUDA GPU. Training always uses torch.
+    llm_engine: Literal["auto", "torch", "ct2"] = "auto"
+
+    # --- web security (issue 21) -------------------------------------------------------
+    # Signs the web chat's identity cookie and bearer tokens. Unset: a random key per
+    # process, so web chat identities do not survive a restart.
+    web_secret: SecretStr | None = None
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed (addresses or networks,
+    # comma-separated). Empty: none; the connection's own address counts.
+    trusted_proxies: str = ""
+    # Web chat flood control per client address, on top of the per-person limit; and how
+    # many turns may wait for a reply, per address and in all (also the embedded queue).
+    address_rate_limit_per_minute: float = 60.0
+    address_rate_limit_burst: int = 15
+    max_waiting_per_address: int = Field(default=3, ge=1)
+    max_waiting_turns: int = Field(default=32, ge=1)
+
     @model_validator(mode="after")
     def _visibility_outlasts_tasks(self) -> Settings:
         if self.visibility_timeout_s <= self.task_time_limit_s:
@@ -182,6 +222,10 @@ class Settings(BaseSettings):
     @property
     def stickers_dir(self) -> Path:
         return self.data_dir / "stickers"
+
+    @property
+    def twemoji_svg_dir(self) -> Path:
+        return self.twemoji_dir or self.data_dir / "twemoji"
 
     @property
     def media_dir(self) -> Path:

@@ -15,10 +15,14 @@ from pydantic import BaseModel, Field, field_validator
 # C0/C1 control characters other than tab and newline: NUL cannot be stored in
 # PostgreSQL text, and escapes (ANSI colours) would reach logs and terminals.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone UTF-16 surrogates (JSON's "\ud800" decodes to one): not text, so no encoder,
+# tokenizer or database takes them. Each becomes U+FFFD, as undecodable bytes do.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def without_control_chars(text: str) -> str:
-    return _CONTROL_CHARS.sub("", text)
+    """Text any platform sent, made safe to store, log and tokenize."""
+    return _SURROGATES.sub("\ufffd", _CONTROL_CHARS.sub("", text))
 
 
 class Emotion(StrEnum):
@@ -77,6 +81,11 @@ class UserTurn(BaseModel):
     @classmethod
     def _printable_text(cls, value: str) -> str:
         return without_control_chars(value)
+
+    @field_validator("user_name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        return without_control_chars(value) if value is not None else None
 
     @property
     def task_id(self) -> str:

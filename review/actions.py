@@ -5,13 +5,15 @@ except the confirmation page of a deletion."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from review.web import context, parse_day, render, root
+from review.params import EvaluationForm, Id, RowId, day_start
+from review.web import context, render, root
 from storage.db import Database
 from storage.export import conversation_sessions, sessions_jsonl
 from storage.forget import forget_person
@@ -65,7 +67,7 @@ def delete_user_data(db: Database, transcripts: TranscriptStore, media_store: Me
 
 
 @router.post("/messages/{message_id}/mark")
-async def mark(request: Request, message_id: int, kind: str = Form(...),
+async def mark(request: Request, message_id: RowId, kind: str = Form(...),
                note: str = Form("")) -> Response:
     ctx = context(request)
     try:
@@ -80,7 +82,7 @@ async def mark(request: Request, message_id: int, kind: str = Form(...),
 
 
 @router.post("/api/messages/{message_id}/marks")
-async def mark_json(request: Request, message_id: int) -> Response:
+async def mark_json(request: Request, message_id: RowId) -> Response:
     try:
         body = await request.json()
     except ValueError:
@@ -102,13 +104,12 @@ async def mark_json(request: Request, message_id: int) -> Response:
 
 
 @router.post("/export")
-async def export(request: Request) -> Response:
+async def export(request: Request,
+                 ids: Annotated[list[Id] | None, Form(max_length=MAX_EXPORT)] = None
+                 ) -> Response:
     """The ticked conversations as one STICKERCONV JSONL download."""
-    form = await request.form()
-    ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
     if not ids:
         raise HTTPException(400, "Tick at least one conversation to export.")
-    ids = ids[:MAX_EXPORT]
     sessions = await run_in_threadpool(lambda: list(conversation_sessions(context(request).db,
                                                                            ids)))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -118,7 +119,7 @@ async def export(request: Request) -> Response:
 
 
 @router.get("/users/{user_id}/delete")
-async def delete_confirm(request: Request, user_id: int) -> Response:
+async def delete_confirm(request: Request, user_id: RowId) -> Response:
     with context(request).db.session() as s:
         user = s.get(User, user_id)
         if user is None:
@@ -131,7 +132,7 @@ async def delete_confirm(request: Request, user_id: int) -> Response:
 
 
 @router.post("/users/{user_id}/delete")
-async def delete_user(request: Request, user_id: int, confirm: str = Form("")) -> Response:
+async def delete_user(request: Request, user_id: RowId, confirm: str = Form("")) -> Response:
     ctx = context(request)
     with ctx.db.session() as s:
         user = s.get(User, user_id)
@@ -146,18 +147,13 @@ async def delete_user(request: Request, user_id: int, confirm: str = Form("")) -
 
 
 @router.post("/evaluations")
-async def start_evaluation(request: Request, since: str = Form(""), until: str = Form(""),
-                           platform: str = Form(""), model_version: str = Form(""),
-                           judge: str = Form(""), judge_samples: int = Form(5)) -> Response:
+async def start_evaluation(request: Request,
+                           form: Annotated[EvaluationForm, Form()]) -> Response:
     runs = context(request).runs
     try:
-        since_at, until_at = parse_day(since), parse_day(until, end=True)
-    except ValueError:
-        return RedirectResponse(f"{root(request)}/evaluations?error=date", status_code=303)
-    try:
-        runs.start(since=since_at, until=until_at,
-                   platform=platform.strip(), model_version=model_version.strip(),
-                   judge=judge == "on", judge_samples=max(1, min(judge_samples, 10)))
+        runs.start(since=day_start(form.since), until=day_start(form.until, end=True),
+                   platform=form.platform, model_version=form.model_version,
+                   judge=form.judge == "on", judge_samples=form.judge_samples)
     except ValueError:
         return RedirectResponse(f"{root(request)}/evaluations?error=busy", status_code=303)
     return RedirectResponse(f"{root(request)}/evaluations?done=started", status_code=303)

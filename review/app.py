@@ -13,13 +13,22 @@ tests/review/test_access.py walks every route to check that.
 
 from __future__ import annotations
 
+import html
 import io
+import logging
 import re
 import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -28,6 +37,7 @@ from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from review import actions, auth, pages
 from review.evaluations import EvaluationRuns, Evaluator
+from review.params import MediaIndex, RowId
 from review.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -36,6 +46,7 @@ from review.web import (
     NotLoggedIn,
     ReviewContext,
     context,
+    is_api,
     operator,
     render,
     root,
@@ -45,7 +56,11 @@ from storage.media_store import MediaStore
 from storage.models import Message
 from storage.transcript import TranscriptStore
 
-GENERATED_NAME = re.compile(r"^[0-9a-f]{16,64}\.png$")  # as bots/web/app.py serves them
+log = logging.getLogger(__name__)
+
+GENERATED_NAME = re.compile(r"[0-9a-f]{16,64}\.png")  # as bots/web/app.py serves them
+# Forms and JSON here are small: an export of 10,000 ids is about 100 KB.
+MAX_BODY_BYTES = 1024 * 1024
 STATIC_FILES = {"review.css": "text/css", "review.js": "text/javascript"}
 BROWSER_FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg",
                    "jpg": "image/jpeg", "gif": "image/gif"}
@@ -66,7 +81,9 @@ def create_review_app(settings: Settings, library: StickerLibrary, *,
         from bots.serve import transcript_store
 
         transcripts = transcript_store(settings, db)
-    app = FastAPI(title="StickerBot review", docs_url=None, redoc_url=None, openapi_url=None)
+    # Bodies are capped as they arrive, for every route: the login form needs no login.
+    app = FastAPI(title="StickerBot review", docs_url=None, redoc_url=None, openapi_url=None,
+                  max_body_size=MAX_BODY_BYTES)
     app.state.review = ReviewContext(
         settings=settings, library=library, db=db, transcripts=transcripts,
         media_store=media_store or MediaStore(settings.media_dir),
@@ -97,12 +114,30 @@ def create_review_app(settings: Settings, library: StickerLibrary, *,
                                        "dashboard: reload the page and try again."}},
                             status_code=403)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_input(request: Request, error: RequestValidationError) -> Response:
+        """A query, path or form value review/params.py refuses: 400 naming the field."""
+        message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in error.errors()[:5])
+        log.info("dashboard refused %r: 400 %s", request.url.path, message)
+        if is_api(request):
+            return JSONResponse({"error": {"code": "bad_request", "message": message}},
+                                status_code=400)
+        return HTMLResponse(f"<!doctype html><title>Bad request</title><p>Bad request: "
+                            f"{html.escape(message)}</p><p><a href=\"{root(request)}/\">"
+                            f"Back to the dashboard</a></p>", status_code=400)
+
     app.include_router(public_router())
     protected = [Depends(operator)]
     app.include_router(private_router(), dependencies=protected)
     app.include_router(pages.router, dependencies=protected)
     app.include_router(actions.router, dependencies=protected)
     return app
+
+
+def _field(location: Any) -> str:
+    """"until" from ("query", "until"); the form's field from ("body", "form", "ids")."""
+    names = [str(part) for part in location if part not in ("query", "path", "body")]
+    return ".".join(names) or "request"
 
 
 def mount_review(app: FastAPI, settings: Settings, library: StickerLibrary) -> FastAPI:
@@ -184,7 +219,7 @@ def private_router() -> APIRouter:
         return response
 
     @router.get("/media/{message_id}/{index}")
-    async def media(request: Request, message_id: int, index: int) -> Response:
+    async def media(request: Request, message_id: RowId, index: MediaIndex) -> Response:
         """A picture a person sent, from the media store (or the library sticker they
         picked); animated formats are shown as their first frame."""
         ctx = context(request)
@@ -226,7 +261,7 @@ def private_router() -> APIRouter:
     @router.get("/generated/{name}")
     async def generated(request: Request, name: str) -> Response:
         path = context(request).settings.generated_dir / name
-        if not GENERATED_NAME.match(name) or not path.is_file():
+        if not GENERATED_NAME.fullmatch(name) or not path.is_file():
             raise HTTPException(404)
         return _image(path)
 

@@ -4,82 +4,51 @@ evaluation runs. All read-only; what changes data is in review/actions.py."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from review import charts, queries
 from review.metrics import EMOTIONS, dashboard_metrics, window
-from review.queries import Filters
-from review.web import context, parse_day, parse_float, render
+from review.params import ListQuery, RowId, RunId
+from review.web import context, render
 from storage.models import Message
 
 router = APIRouter()
 
 NOTICES = {"deleted": "The user's data was deleted.", "marked": "Saved.",
            "started": "The evaluation run started."}
-RUN_ERRORS = {"busy": "An evaluation is running already; wait for it to finish.",
-              "date": "Give the dates as YYYY-MM-DD."}
+RUN_ERRORS = {"busy": "An evaluation is running already; wait for it to finish."}
 
 
-def filters_from(request: Request) -> tuple[Filters, list[str]]:
-    """The list's filters from the query string, and the words for any that were bad."""
-    p, errors = request.query_params, []
-    f = Filters(q=p.get("q", "").strip()[:200], platform=p.get("platform", "").strip(),
-                user=p.get("user", "").strip()[:128], emotion=p.get("emotion", "").strip())
-    for name, end in (("since", False), ("until", True)):
-        try:
-            setattr(f, name, parse_day(p.get(name), end=end))
-        except ValueError:
-            errors.append(f"{name}: give a date as YYYY-MM-DD")
-    for name in ("has_sticker", "flagged"):
-        value = p.get(name, "")
-        setattr(f, name, {"yes": True, "no": False}.get(value))
-    for name in ("judge_min", "judge_max"):
-        try:
-            setattr(f, name, parse_float(p.get(name)))
-        except ValueError:
-            errors.append(f"{name}: give a number from 1 to 5")
-    return f, errors
-
-
-def _cursor(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
-
-
-def _page(request: Request) -> tuple[queries.Page, list[str]]:
-    f, errors = filters_from(request)
+def _page(request: Request, params: ListQuery) -> queries.Page:
     with context(request).db.session() as s:
-        page = queries.list_conversations(s, f, before=_cursor(request, "before"),
-                                          after=_cursor(request, "after"))
-    return page, errors
+        return queries.list_conversations(s, params.filters(), before=params.before,
+                                          after=params.after)
 
 
 @router.get("/")
-async def conversations(request: Request) -> Response:
-    page, errors = await run_in_threadpool(_page, request)
+async def conversations(request: Request, params: Annotated[ListQuery, Query()]) -> Response:
+    page = await run_in_threadpool(_page, request, params)
     with context(request).db.session() as s:
         platforms = queries.platforms(s)
     kept = {k: v for k, v in request.query_params.items()
             if k not in ("before", "after", "done") and v}
-    return render(request, "conversations.html", page=page, errors=errors,
+    return render(request, "conversations.html", page=page,
                   platforms=platforms, emotions=EMOTIONS, params=kept,
                   newer_qs=urlencode({**kept, "after": page.newer}) if page.newer else "",
                   older_qs=urlencode({**kept, "before": page.older}) if page.older else "",
-                  notice=NOTICES.get(request.query_params.get("done", ""), ""))
+                  notice=NOTICES.get(params.done, ""))
 
 
 @router.get("/api/conversations")
-async def conversations_json(request: Request) -> Response:
-    page, errors = await run_in_threadpool(_page, request)
-    if errors:
-        return JSONResponse({"error": {"code": "bad_filter", "message": "; ".join(errors)}},
-                            status_code=400)
+async def conversations_json(request: Request,
+                             params: Annotated[ListQuery, Query()]) -> Response:
+    page = await run_in_threadpool(_page, request, params)
     rows = [{**asdict(r), "created_at": r.created_at.isoformat(),
              "last_at": r.last_at.isoformat() if r.last_at else None} for r in page.rows]
     return JSONResponse({"conversations": rows, "total": page.total,
@@ -108,7 +77,7 @@ def sticker_urls(request: Request, message: Message) -> list[dict[str, str]]:
 
 
 @router.get("/conversations/{conversation_id}")
-async def conversation(request: Request, conversation_id: int) -> Response:
+async def conversation(request: Request, conversation_id: RowId) -> Response:
     def load() -> Any:
         with context(request).db.session() as s:
             return queries.conversation_view(s, conversation_id)
@@ -122,20 +91,18 @@ async def conversation(request: Request, conversation_id: int) -> Response:
                   notice=NOTICES.get(request.query_params.get("done", ""), ""))
 
 
-def _days(request: Request) -> int:
-    value = request.query_params.get("days", "30")
-    return min(int(value), 3650) if value.isdigit() and int(value) > 0 else 30
+Days = Annotated[int, Query(ge=1, le=3650)]
 
 
-def _metrics(request: Request) -> dict[str, Any]:
-    since, until = window(_days(request))
+def _metrics(request: Request, days: int) -> dict[str, Any]:
+    since, until = window(days)
     with context(request).db.session() as s:
         return dashboard_metrics(s, since, until)
 
 
 @router.get("/metrics")
-async def metrics_page(request: Request) -> Response:
-    m = await run_in_threadpool(_metrics, request)
+async def metrics_page(request: Request, days: Days = 30) -> Response:
+    m = await run_in_threadpool(_metrics, request, days)
     latency_series = {f"p{p}": {d: v[f"p{p}"] for d, v in m["latency_daily"].items()}
                       for p in (50, 90, 99)}
     judge_daily = m["judge"]["daily"]
@@ -155,13 +122,12 @@ async def metrics_page(request: Request) -> Response:
         "judge_runs": charts.line_chart("Judge scores per evaluation run", judge_runs,
                                         y_min=1, y_max=5),
     }
-    return render(request, "metrics.html", m=m, svg=svg, days=_days(request),
-                  emotions=EMOTIONS)
+    return render(request, "metrics.html", m=m, svg=svg, days=days, emotions=EMOTIONS)
 
 
 @router.get("/api/metrics")
-async def metrics_json(request: Request) -> Response:
-    return JSONResponse(await run_in_threadpool(_metrics, request))
+async def metrics_json(request: Request, days: Days = 30) -> Response:
+    return JSONResponse(await run_in_threadpool(_metrics, request, days))
 
 
 def _job_json(job: Any) -> dict[str, Any]:
@@ -191,7 +157,7 @@ async def evaluations_json(request: Request) -> Response:
 
 
 @router.get("/evaluations/{run_id}")
-async def evaluation(request: Request, run_id: str) -> Response:
+async def evaluation(request: Request, run_id: RunId) -> Response:
     runs = context(request).runs
     scores = await run_in_threadpool(runs.scores, run_id)
     replies = await run_in_threadpool(runs.reply_scores, run_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -60,7 +60,8 @@ class ConversationRow:
     last_at: datetime | None = None
     messages: int = 0
     flags: int = 0
-    crisis: bool = False
+    crisis: bool = False  # the written crisis reply was sent
+    check_in: bool = False  # the bot asked whether they are thinking of hurting anyone
     first_text: str = ""
 
 
@@ -161,12 +162,14 @@ def _add_summaries(s: Session, rows: list[ConversationRow]) -> None:
         return
     by_id = {r.id: r for r in rows}
     ids = list(by_id)
-    for conv_id, count, last_at, crisis in s.execute(
+    check_ins = Message.safety.like("check_in%")
+    for conv_id, count, last_at, crisis, asked in s.execute(
             select(Message.conversation_id, func.count(Message.id), func.max(Message.created_at),
-                   func.count(Message.safety))
+                   func.count(case((Message.safety.is_not(None) & ~check_ins, 1))),
+                   func.count(case((check_ins, 1))))
             .where(Message.conversation_id.in_(ids)).group_by(Message.conversation_id)):
         row = by_id[conv_id]
-        row.messages, row.crisis = count, crisis > 0
+        row.messages, row.crisis, row.check_in = count, crisis > 0, asked > 0
         row.last_at = _aware(last_at)
     for conv_id, flags in s.execute(
             select(Message.conversation_id, func.count(ReviewMark.id))

@@ -9,7 +9,7 @@ carry the session's CSRF token (form field `csrf_token`, or header X-CSRF-Token)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -104,18 +104,3 @@ def render(request: Request, name: str, status: int = 200, **values: Any) -> HTM
                                          csrf=session.csrf_token if session else "",
                                          path=request.url.path, **values)
     return HTMLResponse(html, status_code=status)
-
-
-def parse_day(text: str | None, *, end: bool = False) -> datetime | None:
-    """A YYYY-MM-DD (UTC) from a date input; `end` gives the next midnight (inclusive
-    "until" day). ValueError for anything else."""
-    if not text:
-        return None
-    day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
-    return day + timedelta(days=1) if end else day
-
-
-def parse_float(text: str | None) -> float | None:
-    if text is None or not text.strip():
-        return None
-    return float(text)

@@ -3,19 +3,32 @@
 A file's path is derived from the sha256 of its bytes (root/ab/cd/<digest>.<fmt>), so the
 same sticker sent a thousand times is stored once. Every path handed in is checked to lie
 inside the root before anything is read or deleted.
+
+Because a file is shared, one person's /forget (or the retention purge) could delete a
+picture another person is sending right now, before any row refers to it. A turn in
+flight therefore holds a lease on its file: a marker file beside it
+("<name>.<random>.lease"), seen by every process on the volume, that `delete` respects.
+A marker left by a killed process stops counting after LEASE_S.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 _FORMAT = re.compile(r"^[a-z0-9]{1,10}$")
+LEASE_SUFFIX = ".lease"
+LEASE_S = 3600.0  # longer than any turn waits for its reply
 
 
 class MediaStore:
@@ -34,6 +47,8 @@ class MediaStore:
         """Store the bytes (once) and return their absolute path."""
         path = self.path_for(data, fmt)
         if path.is_file():
+            with contextlib.suppress(OSError):
+                os.utime(path)  # sent again now: the retention grace counts from now
             return path
         # Write then rename: a concurrent reader never sees a half-written file.
         fd, tmp = self._temp_file(path.parent)
@@ -72,14 +87,43 @@ class MediaStore:
         """Open a stored file for reading (binary)."""
         return self.resolve(path).open("rb")
 
+    @contextmanager
+    def lease(self, path: Path | str) -> Iterator[Path]:
+        """Keep `path` from `delete` while the block runs (take it before saving)."""
+        target = self.resolve(path)
+        marker = target.with_name(f"{target.name}.{uuid.uuid4().hex}{LEASE_SUFFIX}")
+        fd, tmp = self._temp_file(target.parent)
+        os.close(fd)
+        os.replace(tmp, marker)
+        try:
+            yield target
+        finally:
+            marker.unlink(missing_ok=True)
+
+    @staticmethod
+    def is_live_lease(path: Path, now: float | None = None) -> bool:
+        """A lease marker younger than LEASE_S."""
+        if not path.name.endswith(LEASE_SUFFIX):
+            return False
+        try:
+            return path.stat().st_mtime > (time.time() if now is None else now) - LEASE_S
+        except OSError:
+            return False
+
+    def leased(self, path: Path) -> bool:
+        pattern = glob.escape(str(path)) + ".*" + LEASE_SUFFIX
+        return any(self.is_live_lease(Path(m)) for m in glob.glob(pattern))
+
     def delete(self, paths: Iterable[Path | str]) -> int:
-        """Delete stored files; returns how many existed.
+        """Delete stored files, except leased ones; returns how many were deleted.
 
         All paths are checked first, so one bad path deletes nothing.
         """
         resolved = [self.resolve(p) for p in paths]
         removed = 0
         for p in resolved:
+            if self.leased(p):
+                continue
             try:
                 p.unlink()
                 removed += 1

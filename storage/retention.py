@@ -5,7 +5,9 @@ deliveries created before the cutoff, then conversations left empty and people l
 nothing stored, then media files no remaining row refers to. `purge_orphan_media`
 alone removes files nothing refers to any more (a forgotten person's generated
 stickers, a file saved for a turn that never got recorded). Files younger than a grace
-period are left alone: an adapter stores a file a moment before its turn is recorded.
+period are left alone: an adapter stores a file a moment before its turn is recorded
+(storing it again refreshes its time), and the web chat also leases it until then
+(storage/media_store.py).
 
 `stickerbot purge` runs it once; `stickerbot serve` (and review, telegram, discord)
 runs it every STICKERBOT_PURGE_INTERVAL_S when STICKERBOT_RETENTION_DAYS is above 0.
@@ -76,7 +78,8 @@ def purge_orphan_media(db: Database, media_store: MediaStore, grace_s: float = G
     orphans = []
     for path in media_store.root.rglob("*"):
         try:
-            if not path.is_file() or path.stat().st_mtime > cutoff:
+            if (not path.is_file() or path.stat().st_mtime > cutoff
+                    or media_store.is_live_lease(path)):
                 continue
         except OSError:
             continue

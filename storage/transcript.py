@@ -251,6 +251,17 @@ class TranscriptStore:
             total, with_sticker = s.execute(stmt).one()
             return int(total), int(with_sticker)
 
+    def bot_safety_labels(self, platform: str, chat_id: str, user_id: str,
+                          limit: int) -> list[str | None]:
+        """The `safety` labels of the bot's last `limit` turns since the last /reset,
+        newest first (engine.safety.check_in reads its state from them)."""
+        with self.db.session() as s:
+            conv = conversation_of(s, platform, chat_id, user_id)
+            if conv is None:
+                return []
+            stmt = since_reset(select(Message.safety).where(Message.role == "bot"), conv)
+            return list(s.execute(stmt.order_by(Message.id.desc()).limit(limit)).scalars())
+
 
     # --- reachability --------------------------------------------------------
     def set_user_active(self, platform: str, user_id: str, active: bool) -> None:

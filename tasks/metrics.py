@@ -30,6 +30,8 @@ ROUNDTRIP_SECONDS = Histogram(
 REPLIES = Counter("stickerbot_replies_total", "Replies made", ["platform"])
 FAILURES = Counter("stickerbot_reply_failures_total", "Replies that failed",
                    ["platform", "reason"])
+BATCH_TURNS = Histogram("stickerbot_batch_turns", "Turns answered together in one batch",
+                        buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
 
 
 class QueueDepthCollector(Collector):

@@ -1,7 +1,8 @@
 """What a worker process holds: the models (loaded once) and the stores.
 
-`Runtime.handle` is the body of the `respond` task: idempotency check, memory,
-the responder, and persistence of both turns.
+`Runtime.handle_batch` is the body of the `respond` task: idempotency check, memory,
+the responder (one batched generation for turns of different chats), and persistence
+of both turns of each exchange.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from engine.media import MediaError, MediaLimits, decode_file
-from engine.responder import ConversationState, Responder, load_responder
+from engine.responder import ConversationState, PendingTurn, Responder, load_responder
+from engine.safety.check_in import COOLDOWN_TURNS, SafetyState
 from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from storage.db import Database
@@ -55,28 +57,61 @@ class Runtime:
         )
 
     def handle(self, turn: UserTurn) -> Reply:
+        return self.handle_batch([turn])[0]
+
+    def handle_batch(self, turns: list[UserTurn]) -> list[Reply]:
+        """Answer turns together, one batched generation per round. A round takes at most
+        one turn of each chat, so a chat's later turn is answered after (and with the
+        memory of) its earlier one."""
+        replies: dict[int, Reply] = {}
+        for round_ in rounds(turns):
+            for index, reply in zip(round_, self._handle_round([turns[i] for i in round_]),
+                                    strict=True):
+                replies[index] = reply
+        return [replies[i] for i in range(len(turns))]
+
+    def _handle_round(self, turns: list[UserTurn]) -> list[Reply]:
         started = time.perf_counter()
-        existing = self.transcripts.find_reply(turn)
-        if existing is not None:
-            log.info("turn %s was answered before; returning the stored reply", turn.task_id)
-            return existing
+        replies: list[Reply | None] = []
+        pending: list[PendingTurn] = []
+        for turn in turns:
+            existing = self.transcripts.find_reply(turn)
+            if existing is not None:
+                log.info("turn %s was answered before; returning the stored reply",
+                         turn.task_id)
+            else:
+                pending.append(PendingTurn(turn, self._state(turn), self._images(turn)))
+            replies.append(existing)
+        made = iter(self.responder.respond_batch(pending) if pending else [])
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        for i, turn in enumerate(turns):
+            if replies[i] is None:
+                reply = next(made)
+                reply.latency_ms = latency_ms
+                replies[i] = self._record(turn, reply)
+        return [reply for reply in replies if reply is not None]
+
+    def _state(self, turn: UserTurn) -> ConversationState:
         key = (turn.platform, turn.chat_id, turn.user_id)
         bot_turns, bot_sticker_turns = self.transcripts.bot_sticker_stats(*key)
-        state = ConversationState(
+        return ConversationState(
             history=self.memory.recent(*key, self.settings.memory_turns),
             bot_turns=bot_turns,
             bot_sticker_turns=bot_sticker_turns,
             recent_sticker_ids=self.transcripts.recent_bot_sticker_ids(*key, NO_REPEAT_WINDOW),
             stickers_enabled=self.transcripts.stickers_enabled(turn.platform, turn.user_id),
+            safety=SafetyState.from_bot_labels(
+                self.transcripts.bot_safety_labels(*key, COOLDOWN_TURNS)),
         )
-        reply = self.responder.respond(turn, state, self._images(turn))
-        reply.latency_ms = int((time.perf_counter() - started) * 1000)
+
+    def _record(self, turn: UserTurn, reply: Reply) -> Reply:
         if not self.transcripts.record_exchange(turn, None, reply):
             # A copy of this task (redelivered while we ran) stored its reply first: that
             # one is the answer, so every copy returns the same.
             return self.transcripts.find_reply(turn) or reply
         if isinstance(self.memory, RedisMemory):
-            self.memory.append(*key, history_of(turn, reply))
+            self.memory.append(turn.platform, turn.chat_id, turn.user_id,
+                               history_of(turn, reply))
         return reply
 
     def _images(self, turn: UserTurn) -> dict[str, Image.Image]:
@@ -93,6 +128,21 @@ class Runtime:
                 # as "an image" rather than failing the reply.
                 log.warning("could not decode stored media %s: %s", media.path, error)
         return images
+
+
+def rounds(turns: list[UserTurn]) -> list[list[int]]:
+    """Indices of `turns` in rounds: the n-th turn of each chat goes in round n (a copy of
+    the same task counts as a later turn of its chat)."""
+    seen: dict[tuple[str, str], int] = {}
+    out: list[list[int]] = []
+    for index, turn in enumerate(turns):
+        chat = (turn.platform, turn.chat_id)
+        n = seen.get(chat, 0)
+        seen[chat] = n + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(index)
+    return out
 
 
 _runtime: Runtime | None = None

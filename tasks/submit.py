@@ -1,7 +1,9 @@
 """Handing a turn to the queue and awaiting its reply, from asyncio adapters.
 
-Embedded (`TurnSubmitter`): the task runs eagerly on one background thread, so turns
-are answered one at a time in arrival order and the event loop stays free.
+Embedded (`TurnSubmitter`): turns go to a `TurnBatcher` whose one model thread answers
+the ready turns of different chats together (up to STICKERBOT_BATCH_SIZE, waiting at
+most STICKERBOT_BATCH_WINDOW_MS for company); one chat's turns are answered one after
+the other in arrival order, and the event loop stays free.
 
 With a broker (`QueueSubmitter`): the task goes to queue "gpu" under task_id
 "<platform>:<chat>:<message>", so a redelivered update maps to the same task. Turns of
@@ -18,7 +20,6 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -29,8 +30,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from tasks.app import GPU_QUEUE, celery_app, configure_celery
+from tasks.batching import TurnBatcher
 from tasks.metrics import ROUNDTRIP_SECONDS, register_queue_depth
-from tasks.respond import respond
+from tasks.respond import answer_turns, respond
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +53,21 @@ class ReplyFailed(RuntimeError):
 
 
 class TurnSubmitter:
-    def __init__(self, settings: Settings, reply_timeout_s: float = 120.0) -> None:
+    def __init__(self, settings: Settings, reply_timeout_s: float | None = None) -> None:
         self.settings = settings
-        self.reply_timeout_s = reply_timeout_s
+        # Waiting in line for the model included, as with a broker.
+        self.reply_timeout_s = reply_timeout_s or settings.reply_timeout_s
         configure_celery(settings)
-        # One thread: the model answers one batch at a time, in arrival order.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="respond")
-
-    def _run(self, turn: UserTurn) -> Reply:
-        result = respond.apply(args=[turn.model_dump(mode="json")], task_id=turn.task_id)
-        return Reply.model_validate(result.get(timeout=self.reply_timeout_s, propagate=True))
+        # One model thread: it answers one batch at a time, each chat in arrival order.
+        self._batcher = TurnBatcher(answer_turns, settings.batch_size,
+                                    settings.batch_window_ms / 1000)
 
     async def submit(self, turn: UserTurn) -> Reply:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, turn)
+        future = asyncio.wrap_future(self._batcher.submit(turn))
+        return await asyncio.wait_for(future, self.reply_timeout_s)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._batcher.close()
 
 
 class QueueSubmitter:

@@ -7,6 +7,13 @@ prefork pool in each child), never in a parent that forks afterwards. The solo p
 so they are enforced here: SIGALRM raises SoftTimeLimitExceeded inside the task, and
 a task still running at the hard limit takes its process down (marked failed first)
 so that the container restarts it.
+
+Batching (STICKERBOT_BATCH_SIZE > 1, a worker of queue gpu only): the worker prefetches
+up to batch_size turns and runs their tasks on the threads pool; each hands its turn to
+one `TurnBatcher`, whose model thread answers the ready turns together. A task stops
+waiting at the soft limit; a batch still running at the hard limit marks its tasks
+failed and takes the process down, as above. Why this and not celery-batches: README,
+"Queue and workers".
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_postrun, task_prerun, worker_process_init
 
 from engine.settings import Settings
-from tasks.app import QUEUES, celery_app, configure_celery
+from engine.types import Reply, UserTurn
+from tasks.app import GPU_QUEUE, QUEUES, celery_app, configure_celery
+from tasks.batching import TurnBatcher
 from tasks.metrics import HealthServer, register_queue_depth
-from tasks.runtime import init_runtime, runtime_loaded
+from tasks.respond import use_batcher
+from tasks.runtime import get_runtime, init_runtime, runtime_loaded
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +52,29 @@ def _soft_limit(signum: int, frame: object) -> None:
     raise SoftTimeLimitExceeded()
 
 
-def _hard_limit(task_id: str) -> None:
-    log.critical("task %s ran past its hard time limit; stopping this worker", task_id)
+def _hard_limit(*task_ids: str) -> None:
+    log.critical("task %s ran past its hard time limit; stopping this worker",
+                 ", ".join(task_ids))
     try:
-        celery_app.backend.mark_as_failure(task_id, TimeLimitExceeded(task_id))
+        for task_id in task_ids:
+            celery_app.backend.mark_as_failure(task_id, TimeLimitExceeded(task_id))
     finally:
         os._exit(70)
+
+
+def _answer_batch(turns: list[UserTurn]) -> list[Reply]:
+    """A batching worker's model thread: the turns together, under the hard time limit."""
+    hard = celery_app.conf.task_time_limit
+    timer = None
+    if hard:
+        timer = threading.Timer(float(hard), _hard_limit, args=[t.task_id for t in turns])
+        timer.daemon = True
+        timer.start()
+    try:
+        return get_runtime().handle_batch(turns)
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 @task_prerun.connect
@@ -93,14 +120,23 @@ def run_worker(settings: Settings, queues: list[str], pool: str = "solo",
     if settings.uses_embedded_queue:
         raise SystemExit("stickerbot worker needs CELERY_BROKER_URL (e.g. redis://host:6379/1); "
                          "without it replies are made inside `stickerbot serve`")
+    batching = settings.batch_size > 1 and queues == [GPU_QUEUE] and pool == "solo"
+    if batching:
+        pool, concurrency = "threads", settings.batch_size
     _settings, _pool = settings, pool
     configure_celery(settings)
     register_queue_depth(settings.celery_broker_url, QUEUES)
     broker = settings.celery_broker_url
     health = HealthServer(settings.health_host, settings.health_port, lambda: {
-        "models_loaded": pool != "solo" or runtime_loaded(),
+        "models_loaded": pool == "prefork" or runtime_loaded(),
         "broker": _broker_reachable(broker),
     }).start()
+    if batching:  # the threads pool sends no worker_process_init: load the models here
+        init_runtime(settings)
+        use_batcher(TurnBatcher(_answer_batch, settings.batch_size,
+                                settings.batch_window_ms / 1000))
+        log.info("batching: up to %d turns, window %.0f ms", settings.batch_size,
+                 settings.batch_window_ms)
     try:
         celery_app.worker_main([
             "worker", f"--queues={','.join(queues)}", f"--pool={pool}",

@@ -169,12 +169,23 @@ def classifier(encoder):
 
 
 @pytest.fixture(scope="session")
+def twemoji_dir() -> Path:
+    """The Twemoji SVGs of the default pack, which `make test` fetches with npm."""
+    path = Path(os.environ.get("STICKERBOT_TEST_TWEMOJI_DIR",
+                               Path(__file__).resolve().parents[1] / "data" / "twemoji"))
+    if not any(path.glob("*.svg")):
+        pytest.fail(f"no Twemoji SVGs in {path}: run `make twemoji` (npm @twemoji/svg), "
+                    "or `make test`, which fetches them", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def pack_root(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
     """The default sticker pack, rendered and indexed into a session folder (~20 s)."""
     from engine.stickers import build_default_pack
 
     root = tmp_path_factory.mktemp("stickers")
-    build_default_pack(root, encoder, show_progress=False)
+    build_default_pack(root, encoder, show_progress=False)  # the default art
     return root
 
 

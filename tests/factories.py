@@ -6,6 +6,8 @@ random, which is fine for tests of the pipeline around it.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -41,15 +43,22 @@ def tiny_llm(max_positions: int = 256, **config: object) -> ChatLLM:
                               LLMConfig(**config))  # type: ignore[arg-type]
 
 
-def safety_policy(classifier, library, generated_dir, **gate: object):
-    """The real safety policy (committed crisis weights, bundled resources, sticker gate)
-    on the session's MiniLM encoder; `gate` goes to StickerGate (checker=...)."""
+@functools.cache
+def committed_crisis_classifier(base_path: str):
+    """The committed crisis model over the MiniLM at base_path, loaded once per session."""
     from engine.safety.crisis import CrisisClassifier
+
+    return CrisisClassifier.load(base_path)
+
+
+def safety_policy(classifier, library, generated_dir, **gate: object):
+    """The real safety policy (committed crisis model, bundled resources, sticker gate)
+    on the session's MiniLM; `gate` goes to StickerGate (checker=...)."""
     from engine.safety.policy import SafetyPolicy
     from engine.safety.resources import CrisisResources
     from engine.safety.sticker_check import StickerGate
 
-    crisis = CrisisClassifier.load(classifier.encoder)
+    crisis = committed_crisis_classifier(str(classifier.encoder.model_path))
     return SafetyPolicy(crisis=crisis, resources=CrisisResources.load(),
                         stickers=StickerGate(library, generated_dir, crisis=crisis,
                                              **gate))  # type: ignore[arg-type]

@@ -56,6 +56,17 @@ def start_serve(data_dir: Path, pack_root: Path, model_cache: Path,
 
 
 @contextmanager
+def chat_client(base: str, **kwargs) -> Iterator[httpx.Client]:
+    """An HTTP client of the web chat at `base` that writes as one person: it takes a
+    token from POST /api/chat/session, as a script does, and sends it as a bearer."""
+    with httpx.Client(base_url=base, **kwargs) as client:
+        session = client.post("/api/chat/session")
+        session.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {session.json()['token']}"
+        yield client
+
+
+@contextmanager
 def serve(data_dir: Path, pack_root: Path, model_cache: Path,
           **env: str) -> Iterator[tuple[str, Path]]:
     """`start_serve` as a context: yields the base URL and the log file, and stops the

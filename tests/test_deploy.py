@@ -38,12 +38,15 @@ APP_COMMANDS = {
     "telegram": "telegram",
     "discord": "discord",
     "review": "review",
+    "worker-vllm": "worker",
 }
-LONG_RUNNING = (set(APP_COMMANDS) - {"migrate"}) | {"redis", "postgres", "flower"}
+LONG_RUNNING = (set(APP_COMMANDS) - {"migrate"}) | {"redis", "postgres", "flower", "vllm"}
 # Services that serve /healthz on STICKERBOT_HEALTH_PORT (review serves its own HTTP port).
-HEALTH_PORT_SERVICES = {"worker", "worker-cpu", "worker-jobs", "telegram", "discord"}
+HEALTH_PORT_SERVICES = {"worker", "worker-cpu", "worker-jobs", "telegram", "discord",
+                        "worker-vllm"}
 # Names in .env.example that are docker-compose's, not settings.
-COMPOSE_NAMES = {"COMPOSE_PROFILES", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+COMPOSE_NAMES = {"COMPOSE_PROFILES", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB",
+                 "VLLM_MODEL", "HF_TOKEN"}
 ENV_LINE = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -248,6 +251,27 @@ def test_cpu_hosts_run_the_same_worker_on_the_cpu_image(services) -> None:
     assert not set(cpu["profiles"]) & set(worker["profiles"])
 
 
+def test_vllm_profile_serves_a_bigger_model_to_its_reply_worker(services, monkeypatch) -> None:
+    """Profile vllm: vLLM on the GPU, and a CPU-image worker whose replies it writes."""
+    vllm, worker = services["vllm"], services["worker-vllm"]
+    assert vllm["profiles"] == worker["profiles"] == ["vllm"]
+    assert vllm["deploy"] == services["worker"]["deploy"]  # one NVIDIA GPU
+    assert "deploy" not in worker and worker["build"]["args"]["VARIANT"] == "cpu"
+    assert worker["depends_on"]["vllm"]["condition"] == "service_healthy"
+    command = vllm["command"]
+    served = command[command.index("--model") + 1]
+    port = int(command[command.index("--port") + 1])
+    assert urlsplit(healthcheck_url(vllm)).port == port
+    for env in all_setting_env_names():
+        monkeypatch.delenv(env, raising=False)
+    for key, value in worker["environment"].items():
+        monkeypatch.setenv(key, "" if value is None else str(value))
+    settings = Settings()
+    assert settings.reply_llm == "openai" and settings.llm_model == served
+    url = urlsplit(settings.llm_base_url)
+    assert (url.hostname, url.port, url.path) == ("vllm", port, "/v1")
+
+
 def test_evaluation_worker_always_runs_on_the_cpu_queue(services) -> None:
     jobs = services["worker-jobs"]
     assert "profiles" not in jobs
@@ -361,7 +385,7 @@ def test_service_command_parses_with_the_stickerbot_cli(services, name) -> None:
     except SystemExit as error:
         pytest.fail(f"{name}: `stickerbot {' '.join(command)}` does not parse ({error})")
     assert args.command == APP_COMMANDS[name]
-    if name in ("worker", "worker-cpu"):
+    if name in ("worker", "worker-cpu", "worker-vllm"):
         assert queues_of(args) == {"gpu"}
     elif name == "worker-jobs":
         assert queues_of(args) == {"cpu"}

@@ -10,13 +10,12 @@ import io
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 
 from engine.planning import plan_reply
 from engine.types import Emotion, Perception
-from tests.serve_process import serve
+from tests.serve_process import chat_client, serve
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +37,9 @@ def assert_fits_plan(reply: dict) -> None:
 
 def test_a_conversation_with_text_and_a_sticker_file(server, library) -> None:
     base, data_dir, log_path = server
-    with httpx.Client(base_url=base, timeout=120) as client:
+    with chat_client(base, timeout=120) as client:
         first = client.post("/api/chat/messages",
-                            json={"user": "e2e", "text": "I just lost my job and I feel terrible"})
+                            json={"text": "I just lost my job and I feel terrible"})
         assert first.status_code == 200, first.text
         reply = first.json()["reply"]
         assert len(reply["text"].split()) >= 3
@@ -51,7 +50,7 @@ def test_a_conversation_with_text_and_a_sticker_file(server, library) -> None:
         party = next(s for s in library if s.emoji == "🎉")
         webp = io.BytesIO()
         Image.open(library.png_file(party.id)).resize((300, 300)).save(webp, "WEBP")
-        second = client.post("/api/chat/messages", data={"user": "e2e", "text": ""},
+        second = client.post("/api/chat/messages", data={"text": ""},
                              files={"sticker": ("party.webp", webp.getvalue(), "image/webp")})
         assert second.status_code == 200, second.text
         reply2 = second.json()["reply"]

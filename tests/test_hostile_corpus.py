@@ -19,7 +19,7 @@ import pytest
 from tests.data.hostile.make_corpus import build
 from tests.factories import save_tiny_llm
 from tests.harness.fake_telegram import FakeTelegram
-from tests.serve_process import START_TIMEOUT_S, start_serve
+from tests.serve_process import START_TIMEOUT_S, chat_client, start_serve
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 CHAT = USER = 777
@@ -27,6 +27,7 @@ STICKER_KINDS = {"webp": "static", "tgs": "animated", "webm": "video"}
 MIME = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "pdf": "application/pdf",
         "svg": "image/svg+xml", "bin": "application/octet-stream"}
 CRISIS_MARK = "findahelpline.com"
+CHECK_IN_MARK = "are you having thoughts of ending your life"
 # Strings of the corpus that must not reach the log at INFO.
 NOT_IN_LOG = ("All work and no play", "Ignore all previous instructions", "DROP TABLE",
               "never wake up")
@@ -57,7 +58,9 @@ def bot(tmp_path_factory, pack_root: Path, model_cache: Path):
             STICKERBOT_REPLY_MODEL="retrieval", STICKERBOT_MAX_NEW_TOKENS="10",
             STICKERBOT_OCR="false", STICKERBOT_RATE_LIMIT_BURST="1000",
             STICKERBOT_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_CHAT_RATE_LIMIT_BURST="1000",
-            STICKERBOT_CHAT_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_LOG_LEVEL="INFO")
+            STICKERBOT_CHAT_RATE_LIMIT_PER_MINUTE="6000",
+            STICKERBOT_ADDRESS_RATE_LIMIT_BURST="1000",
+            STICKERBOT_ADDRESS_RATE_LIMIT_PER_MINUTE="6000", STICKERBOT_LOG_LEVEL="INFO")
     except BaseException:
         fake.stop()
         raise
@@ -86,19 +89,23 @@ def text_of(folder: Path, row: dict[str, Any]) -> str:
 def post_web(client: httpx.Client, folder: Path, row: dict[str, Any]) -> httpx.Response:
     data = (folder / row["file"]).read_bytes()
     if row["kind"] == "raw":
-        return client.post("/api/chat/messages", content=data,
+        # Chunked, without a Content-Length: the size limit holds while the body arrives.
+        return client.post("/api/chat/messages", content=iter([data]),
                            headers={"content-type": "application/json"})
     if row["kind"] == "upload":
-        return client.post("/api/chat/messages", data={"user": "hostile", "text": ""},
+        return client.post("/api/chat/messages", data={"text": ""},
                            files={"sticker": (row["file"], data, "application/octet-stream")})
-    return client.post("/api/chat/messages", json={"user": "hostile",
-                                                   "text": text_of(folder, row)})
+    if row["kind"] == "upload_twice":
+        return client.post("/api/chat/messages", data={"text": ""},
+                           files=[("sticker", (row["file"], data, "image/png")),
+                                  ("image", (row["file"], data, "image/png"))])
+    return client.post("/api/chat/messages", json={"text": text_of(folder, row)})
 
 
 def test_every_hostile_input_through_the_web_chat(bot, corpus) -> None:
     base, _, process, _ = bot
     folder, rows = corpus
-    with httpx.Client(base_url=base, timeout=120) as client:
+    with chat_client(base, timeout=120) as client:
         for row in rows:
             response = post_web(client, folder, row)
             assert process.poll() is None, f"the server died on {row['file']}"
@@ -109,14 +116,15 @@ def test_every_hostile_input_through_the_web_chat(bot, corpus) -> None:
                 assert reply["text"], row
                 if row["expect"] == "crisis":
                     assert CRISIS_MARK in reply["text"] and reply["sticker"] is None, row
+                if row["expect"] == "check_in":
+                    assert CHECK_IN_MARK in reply["text"] and reply["sticker"] is None, row
                 if reply["sticker"] is not None:
                     assert reply["sticker"]["url"].startswith("/stickers/"), row
             else:
                 assert body["error"]["message"], row
                 if row["web_code"]:
                     assert body["error"]["code"] == row["web_code"], (row, body)
-        after = client.post("/api/chat/messages", json={"user": "hostile",
-                                                        "text": "thanks, how are you?"})
+        after = client.post("/api/chat/messages", json={"text": "thanks, how are you?"})
         assert after.status_code == 200 and after.json()["reply"]["text"]
 
 
@@ -137,7 +145,7 @@ def test_every_hostile_input_through_telegram(bot, corpus) -> None:
     folder, rows = corpus
     answered = 0
     for row in rows:
-        if row["kind"] == "raw":  # web chat request bodies: Telegram has no such thing
+        if row["kind"] in ("raw", "upload_twice"):  # web chat requests only
             continue
         before = message_rows(data_dir)
         send_telegram(fake, folder, row)
@@ -154,6 +162,8 @@ def test_every_hostile_input_through_telegram(bot, corpus) -> None:
             assert stored == 2, (row, text)
             if row["expect"] == "crisis":
                 assert CRISIS_MARK in text, row
+            if row["expect"] == "check_in":
+                assert CHECK_IN_MARK in text, row
     for sticker in fake.calls_to("sendSticker"):
         assert sticker["chat_id"] == CHAT  # only library stickers exist to be sent
     fake.send_text(CHAT, USER, "thank you, that's all for today")

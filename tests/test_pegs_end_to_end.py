@@ -12,13 +12,12 @@ import io
 import sqlite3
 from pathlib import Path
 
-import httpx
 import pytest
 import torch
 from PIL import Image
 
 from engine.pegs import PegsConfig, PegsModel, save_checkpoint, set_current
-from tests.serve_process import serve
+from tests.serve_process import chat_client, serve
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +40,10 @@ def test_the_web_chat_answers_with_pegs(tmp_path, pack_root: Path, model_cache: 
     data_dir.mkdir()
     with serve(data_dir, pack_root, model_cache, STICKERBOT_PEGS_CHECKPOINT=str(checkpoint_root),
                STICKERBOT_STICKER_RATE="1.0", STICKERBOT_OCR="false") as (base, log_path), \
-            httpx.Client(base_url=base, timeout=180) as client:
+            chat_client(base, timeout=180) as client:
         replies = []
         for text in ["I just lost my job and I feel terrible", "I don't know what to do now"]:
-            response = client.post("/api/chat/messages", json={"user": "pegs", "text": text})
+            response = client.post("/api/chat/messages", json={"text": text})
             assert response.status_code == 200, response.text
             replies.append(response.json()["reply"])
         assert all(len(r["text"].split()) >= 2 for r in replies)
@@ -57,12 +56,12 @@ def test_the_web_chat_answers_with_pegs(tmp_path, pack_root: Path, model_cache: 
         party = next(s for s in library if s.emoji == "🎉")
         webp = io.BytesIO()
         Image.open(library.png_file(party.id)).resize((300, 300)).save(webp, "WEBP")
-        picture = client.post("/api/chat/messages", data={"user": "pegs", "text": "look!"},
+        picture = client.post("/api/chat/messages", data={"text": "look!"},
                               files={"sticker": ("party.webp", webp.getvalue(), "image/webp")})
         assert picture.status_code == 200, picture.text
 
         set_current(checkpoint_root, "v2")
-        after = client.post("/api/chat/messages", json={"user": "pegs", "text": "thank you"})
+        after = client.post("/api/chat/messages", json={"text": "thank you"})
         assert after.status_code == 200, after.text
 
     with sqlite3.connect(data_dir / "stickerbot.db") as db:
@@ -82,9 +81,9 @@ def test_the_committed_checkpoint_is_the_default(tmp_path, pack_root: Path,
     data_dir.mkdir()
     with serve(data_dir, pack_root, model_cache, STICKERBOT_STICKER_RATE="1.0",
                STICKERBOT_OCR="false") as (base, _), \
-            httpx.Client(base_url=base, timeout=180) as client:
+            chat_client(base, timeout=180) as client:
         for text in ["we won the championship!", "I still can't believe it"]:
-            response = client.post("/api/chat/messages", json={"user": "d", "text": text})
+            response = client.post("/api/chat/messages", json={"text": text})
             assert response.status_code == 200, response.text
             assert response.json()["reply"]["text"]
     with sqlite3.connect(data_dir / "stickerbot.db") as db:

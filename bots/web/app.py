@@ -2,14 +2,21 @@
 
 Run it with `stickerbot serve` and open http://127.0.0.1:8080.
 
-    POST /api/chat/messages   JSON {"user", "text", "sticker_id"?, "message_id"?}
-                              or multipart with fields user, text, sticker (a file)
-    POST /api/chat/forget     JSON {"user", "confirm": true}: /forget for the web chat
+    GET  /                    the page; sets the signed identity cookie (bots/web/identity.py)
+    POST /api/chat/session    a new identity for scripts: {"user", "token"} (bearer token)
+    POST /api/chat/messages   JSON {"text", "sticker_id"?, "message_id"?}
+                              or multipart with fields text, message_id, sticker (one file)
+    POST /api/chat/forget     JSON {"confirm": true}: /forget for the web chat
     GET  /api/stickers        the sticker library, for the picker
     GET  /stickers/{id}.png   a library sticker (also .webp)
     GET  /generated/{name}.png  a sticker PEGS generated or composed (gen / rag modes)
     GET  /healthz             liveness
     GET  /metrics             Prometheus metrics
+
+Writes need the cookie or a bearer token, and are refused from other sites' pages. Every
+body is capped as it arrives, with or without a Content-Length (bots/web/body_limit.py),
+so a file is never spooled past the limit; floods are refused per person, per client
+address and when too many turns wait already (bots/admission.py).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import re
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +36,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
+from bots.admission import Busy, WaitingTurns
 from bots.ratelimit import RateLimiter
 from bots.texts import FORGET_DONE, files_phrase
+from bots.web.body_limit import BodyLimit, BodyTooLarge
+from bots.web.identity import COOKIE, Identities, IdentityError, check_same_origin
 from engine.media import MediaError, MediaLimits, decode_bytes
 from engine.settings import Settings
 from engine.stickers import StickerLibrary
@@ -43,21 +54,30 @@ from tasks.submit import Submitter
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
-GENERATED_NAME = re.compile(r"^[0-9a-f]{16,64}\.png$")  # content hashes (engine/pegs/reply.py)
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
+GENERATED_NAME = re.compile(r"[0-9a-f]{16,64}\.png")  # content hashes (engine/pegs/reply.py)
 # Status per MediaError code: what the person sent is too big, unknown, or broken.
 MEDIA_STATUS = {"too_large": 413, "too_many_pixels": 413, "too_long": 413, "unsupported": 415}
 
 
 class ChatError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """A refusal: status, code and message for the person; `detail` only for the log."""
+
+    def __init__(self, status: int, code: str, message: str, detail: str = "") -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.detail = status, code, message, detail
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def refused(request: Request, status: int, code: str, message: str,
+            detail: str = "") -> JSONResponse:
+    """The error answer, and its one log line (never the text or a file's name)."""
+    log.info("web chat refused %r: %d %s%s", request.url.path, status, code,
+             f" ({detail})" if detail else "")
+    return error_response(status, code, message)
 
 
 def sticker_json(library: StickerLibrary, sticker_id: str) -> dict[str, Any]:
@@ -75,7 +95,7 @@ def sticker_json(library: StickerLibrary, sticker_id: str) -> dict[str, Any]:
 def generated_json(reply: Reply) -> dict[str, Any] | None:
     """A generated sticker, when its file is one the generated route serves."""
     name = Path(reply.sticker.image_path).name
-    if not GENERATED_NAME.match(name):
+    if not GENERATED_NAME.fullmatch(name):
         return None
     return {"id": reply.sticker.id, "url": f"/generated/{name}",
             "emotion": reply.sticker.emotion.value, "emoji": None, "name": "",
@@ -96,6 +116,8 @@ def reply_json(library: StickerLibrary, reply: Reply, latency_ms: int) -> dict[s
             "user_valence": round(reply.user_valence, 3),
             "planned_emotion": reply.planned_emotion.value,
             "latency_ms": latency_ms,
+            # engine.safety's label: a crisis reply or a check-in question (else None).
+            "safety": reply.safety,
         }
     }
 
@@ -116,13 +138,38 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
             stores["t"] = open_store(settings, Database(settings.resolved_database_url))
         return stores["t"]
     limits = MediaLimits.from_settings(settings)
+    identities = Identities.from_settings(settings)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    address_limiter = RateLimiter(settings.address_rate_limit_per_minute,
+                                  settings.address_rate_limit_burst)
+    waiting = WaitingTurns(settings.max_waiting_turns, settings.max_waiting_per_address)
     # Multipart overhead and the text field come on top of the file itself.
-    max_body = settings.max_upload_bytes + settings.max_text_chars * 4 + 64 * 1024
+    app.add_middleware(BodyLimit, message=too_large_message(settings.max_upload_bytes),
+                       max_bytes=settings.max_upload_bytes + settings.max_text_chars * 4
+                       + 64 * 1024)
 
     @app.exception_handler(ChatError)
-    async def chat_error(_: Request, error: ChatError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message)
+    async def chat_error(request: Request, error: ChatError) -> JSONResponse:
+        return refused(request, error.status, error.code, error.message, error.detail)
+
+    @app.exception_handler(IdentityError)
+    async def identity_error(request: Request, error: IdentityError) -> JSONResponse:
+        return refused(request, error.status, error.code, error.message)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, error: Busy) -> JSONResponse:
+        response = refused(request, error.status, error.code, error.message)
+        response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
+        return refused(request, 413, "too_large", str(error.detail))
+
+    def writer(request: Request) -> str:
+        """Who writes: a write from another site's page is refused first."""
+        check_same_origin(request)
+        return identities.authenticate(request)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -134,8 +181,18 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
         return Response(body, media_type=content_type)
 
     @app.get("/")
-    async def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+    async def page(request: Request) -> FileResponse:
+        response = FileResponse(STATIC_DIR / "index.html")
+        if identities.user_of(request.cookies.get(COOKIE)) is None:
+            user, _ = identities.issue()
+            identities.set_cookie(request, response, user)
+        return response
+
+    @app.post("/api/chat/session")
+    async def session(request: Request) -> dict[str, str]:
+        check_same_origin(request)
+        user, token = identities.issue()
+        return {"user": user, "token": token}
 
     @app.get("/api/stickers")
     async def stickers(emotion: str | None = None) -> dict[str, Any]:
@@ -154,7 +211,7 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
     @app.get("/generated/{name}")
     async def generated_file(name: str) -> FileResponse:
         path = settings.generated_dir / name
-        if not GENERATED_NAME.match(name) or not path.is_file():
+        if not GENERATED_NAME.fullmatch(name) or not path.is_file():
             raise ChatError(404, "not_found", "No such sticker.")
         # Content-addressed: a name never changes what it shows.
         return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000"})
@@ -162,52 +219,58 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
     @app.post("/api/chat/messages")
     async def post_message(request: Request) -> JSONResponse:
         received = time.perf_counter()
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > max_body:
-            raise ChatError(413, "too_large", too_large_message(settings.max_upload_bytes))
-        fields, upload = await read_fields(request, settings)
-        user = str(fields.get("user") or "").strip()
-        if not USER_ID.match(user):
-            raise ChatError(400, "bad_user", "Give a user id of 1-64 letters, digits or _.:@-")
+        user = writer(request)
+        fields, upload = await read_fields(request, settings, files=True)
+        check_claimed_user(fields, user)
         text = str(fields.get("text") or "")
         if len(text) > settings.max_text_chars:
             raise ChatError(413, "text_too_long",
                             f"Your message is too long: the limit is "
                             f"{settings.max_text_chars} characters.")
         message_id = str(fields.get("message_id") or uuid.uuid4().hex)
-        if not MESSAGE_ID.match(message_id):
+        if not MESSAGE_ID.fullmatch(message_id):
             raise ChatError(400, "bad_message_id", "message_id must be 1-80 plain characters.")
         media = []
         if fields.get("sticker_id"):
             media.append(library_media(library, str(fields["sticker_id"])))
-        if upload is not None:
-            media.append(await stored_upload(upload, limits, media_store))
-        if not text.strip() and not media:
+        checked = await checked_upload(upload, limits) if upload is not None else None
+        if not text.strip() and not media and checked is None:
             raise ChatError(400, "empty", "Send some text or a sticker.")
-        if not limiter.allow(user):
-            wait = max(1, round(limiter.retry_after(user)))
-            raise ChatError(429, "rate_limited",
-                            f"You're sending messages very fast. Please wait {wait} s.")
-        turn = UserTurn(platform="web", chat_id=user, user_id=user, message_id=message_id,
-                        text=text, media=media)
-        try:
-            reply = await submitter.submit(turn)
-        except Exception:
-            log.exception("reply failed for turn %s", turn.task_id)
-            raise ChatError(503, "reply_failed",
-                            "Sorry, I couldn't answer just now. Please try again.") from None
+        address = request.client.host if request.client else "unknown"
+        for key, table, who in ((user, limiter, "You're"),
+                                (address, address_limiter, "Your network is")):
+            if not table.allow(key):
+                wait = max(1, round(table.retry_after(key)))
+                raise Busy(429, "rate_limited",
+                           f"{who} sending messages very fast. Please wait {wait} s.", wait)
+        with waiting.hold(address), ExitStack() as leases:
+            if checked is not None:
+                data, fmt = checked
+                # Leased before it is stored, until the turn's rows refer to it.
+                path = leases.enter_context(media_store.lease(media_store.path_for(data, fmt)))
+                await asyncio.to_thread(media_store.save, data, fmt)
+                media.append(Media(kind=MediaKind.sticker, path=str(path), format=fmt))
+            turn = UserTurn(platform="web", chat_id=user, user_id=user,
+                            message_id=message_id, text=text, media=media)
+            try:
+                reply = await submitter.submit(turn)
+            except Busy:
+                raise
+            except Exception:
+                log.exception("reply failed for turn %s", turn.task_id)
+                raise ChatError(503, "reply_failed",
+                                "Sorry, I couldn't answer just now. Please try again.") from None
         latency_ms = int((time.perf_counter() - received) * 1000)
         return JSONResponse(reply_json(library, reply, latency_ms))
 
     @app.post("/api/chat/forget")
     async def forget(request: Request) -> JSONResponse:
-        """Delete everything stored about a web chat user (messages, memory, media), the
+        """Delete everything stored about the caller (messages, memory, media), the
         same code path as Telegram's and Discord's /forget and the dashboard's."""
-        fields, _ = await read_fields(request, settings)
-        user = str(fields.get("user") or "").strip()
-        if not USER_ID.match(user):
-            raise ChatError(400, "bad_user", "Give a user id of 1-64 letters, digits or _.:@-")
-        if fields.get("confirm") not in (True, "true", "yes", "1"):
+        user = writer(request)
+        fields, _ = await read_fields(request, settings, files=False)
+        check_claimed_user(fields, user)
+        if fields.get("confirm") is not True:
             raise ChatError(400, "confirm", "Send \"confirm\": true to delete everything.")
         removed = await asyncio.to_thread(forget_person, transcript_store(), media_store,
                                           "web", user)
@@ -220,12 +283,24 @@ def create_app(settings: Settings, submitter: Submitter, library: StickerLibrary
     return app
 
 
+def check_claimed_user(fields: dict[str, Any], user: str) -> None:
+    """Older clients sent their own "user": only the caller's own id is accepted."""
+    claimed = fields.get("user")
+    if claimed not in (None, "", user):
+        raise ChatError(400, "bad_user", "The web chat knows who you are from its cookie "
+                        "or bearer token: leave \"user\" out.")
+
+
 def too_large_message(limit: int) -> str:
-    return f"That file is too big: the limit is {limit / (1024 * 1024):.0f} MB."
+    size = f"{limit / (1024 * 1024):.0f} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return f"That file is too big: the limit is {size}."
 
 
-async def read_fields(request: Request, settings: Settings) -> tuple[dict[str, Any], Any]:
-    """The message fields, from JSON or multipart, and the uploaded file if any."""
+async def read_fields(request: Request, settings: Settings, *,
+                      files: bool) -> tuple[dict[str, Any], UploadFile | None]:
+    """The request's fields, from JSON (or, with `files`, multipart for an upload), and
+    the uploaded file if any. A url-encoded form is never accepted: a page of another
+    site can post one without asking."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
@@ -235,16 +310,21 @@ async def read_fields(request: Request, settings: Settings) -> tuple[dict[str, A
         if not isinstance(body, dict):
             raise ChatError(400, "bad_json", "Send a JSON object.")
         return body, None
-    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+    if files and content_type.startswith("multipart/form-data"):
         try:
-            form = await request.form(max_files=2, max_fields=10,
+            form = await request.form(max_files=8, max_fields=10,
                                       max_part_size=settings.max_text_chars * 4 + 1024)
+        except BodyTooLarge:
+            raise
         except Exception as error:  # the multipart parser raises several kinds
             raise ChatError(400, "bad_form", f"The form could not be read: {error}") from None
-        upload = form.get("sticker") or form.get("image")
+        uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if len(uploads) > 1:
+            raise ChatError(400, "too_many_files", "Send one file per message.")
         fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
-        return fields, upload if isinstance(upload, UploadFile) else None
-    raise ChatError(415, "bad_content_type", "Send JSON or multipart/form-data.")
+        return fields, uploads[0] if uploads else None
+    raise ChatError(415, "bad_content_type", "Send JSON, or multipart/form-data with a file."
+                    if files else "Send JSON.")
 
 
 def library_media(library: StickerLibrary, sticker_id: str) -> Media:
@@ -255,8 +335,9 @@ def library_media(library: StickerLibrary, sticker_id: str) -> Media:
                  emoji=sticker.emoji, set_name=sticker.pack, library_id=sticker_id)
 
 
-async def stored_upload(upload: UploadFile, limits: MediaLimits, store: MediaStore) -> Media:
-    """Check an uploaded picture fully (size, format, decodability), then store it."""
+async def checked_upload(upload: UploadFile, limits: MediaLimits) -> tuple[bytes, str]:
+    """An uploaded picture checked fully (size, format, decodability): its bytes and
+    format, not stored yet."""
     data = await upload.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
         raise ChatError(413, "too_large", too_large_message(limits.max_bytes))
@@ -265,9 +346,8 @@ async def stored_upload(upload: UploadFile, limits: MediaLimits, store: MediaSto
     try:
         decoded = await asyncio.to_thread(decode_bytes, data, limits, upload.filename)
     except MediaError as error:
-        log.info("rejected upload %r: %s", upload.filename, error.code)
-        raise ChatError(MEDIA_STATUS.get(error.code, 422), error.code,
-                        error.user_message) from None
-    path = await asyncio.to_thread(store.save, data, decoded.format)
+        # The type and size only: a file name can be personal ("Holiday_with_Maria").
+        raise ChatError(MEDIA_STATUS.get(error.code, 422), error.code, error.user_message,
+                        f"upload {upload.content_type!r:.40}, {len(data)} bytes") from None
     # The file name is not used: names like IMG_2034 say nothing about the feeling.
-    return Media(kind=MediaKind.sticker, path=str(path), format=decoded.format)
+    return data, decoded.format

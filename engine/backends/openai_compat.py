@@ -76,6 +76,30 @@ class OpenAIBackend:
         self._pool.shutdown(wait=True)
         self._client.close()
 
+    def list_models(self) -> list[str]:
+        """The model names the server lists (GET /models; empty when it lists none), asked
+        once with a short timeout: a server that is down or refuses the key fails here,
+        at start, with the reason."""
+        where = f"{self.config.base_url.rstrip('/')}/models"
+        try:
+            response = self._client.get("/models", timeout=min(self.config.timeout_s, 10.0))
+        except httpx.HTTPError as error:
+            raise BackendError(f"cannot reach the LLM server at {where} "
+                               f"({type(error).__name__}: {error}); check "
+                               f"STICKERBOT_LLM_BASE_URL and that the server runs") from error
+        if response.status_code in (401, 403):
+            raise BackendError(f"{where}: HTTP {response.status_code}, the server refused the "
+                               f"API key (set it in STICKERBOT_LLM_API_KEY or OPENAI_API_KEY)")
+        if response.status_code == 404:
+            return []  # reachable, but it does not list its models
+        if response.status_code != 200:
+            raise BackendError(f"{where}: HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return [str(item["id"]) for item in response.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BackendError(f"{where}: unreadable model list "
+                               f"({type(error).__name__})") from error
+
     def complete(self, conversations: list[Conversation], *, max_tokens: int,
                  temperature: float = 0.7, seed: int = 0) -> list[ChatResult]:
         if len(conversations) == 1:

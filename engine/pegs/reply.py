@@ -44,6 +44,7 @@ from engine.types import StickerChoice
 
 if TYPE_CHECKING:
     from engine.pegs.diffusion import StickerGenerator  # diffusers: imported only with SD
+    from engine.pegs.fast import FastPegsDecoder
     from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,11 @@ class PegsReplyModel:
                  config: PegsReplyConfig | None = None,
                  generator: StickerGenerator | None = None,
                  composer: CaptionComposer | None = None,
-                 watcher: CheckpointWatcher | None = None) -> None:
+                 watcher: CheckpointWatcher | None = None,
+                 fast: FastPegsDecoder | None = None) -> None:
         self.model = model.eval()
+        # CTranslate2 decoding of picture-free turns (engine/pegs/fast.py); None: torch only.
+        self.fast = fast
         self.library = library
         self.generated_dir = Path(generated_dir)
         self.config = config or PegsReplyConfig()
@@ -135,6 +139,8 @@ class PegsReplyModel:
         self.model.eval()
         self.index = self._sticker_index()
         self.version = self._version_name()
+        if self.fast is not None and self.fast.stale():
+            self.fast = self.fast.reload()  # converts the new version once (seconds)
         log.info("switched to PEGS checkpoint %s", self.version)
 
     # --- ReplyModel -------------------------------------------------------------------------
@@ -144,13 +150,7 @@ class PegsReplyModel:
         with self._lock:
             self.reload_if_changed()
             conversations = [self._conversation(r) for r in requests]
-            cfg = self.config
-            generations = self.model.generate(
-                conversations, [list(r.images) for r in requests],
-                allow_sticker=[r.want_sticker for r in requests],
-                force_sticker=[r.want_sticker and r.force_sticker for r in requests],
-                max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                top_p=cfg.top_p, seed=call_seed(cfg.seed, [json.dumps(c) for c in conversations]))
+            generations = self._generate(requests, conversations)
             replies = []
             for request, generation in zip(requests, generations, strict=True):
                 text = reply_text(generation)
@@ -158,6 +158,35 @@ class PegsReplyModel:
                     else None
                 replies.append(ModelReply(text, sticker, generation.new_tokens))
             return replies
+
+    def _generate(self, requests: list[ReplyRequest],
+                  conversations: list[list[dict[str, str]]]) -> list[PegsGeneration]:
+        """Picture-free turns on the fast decoder when there is one, the others on torch."""
+        cfg = self.config
+        fast = [i for i, r in enumerate(requests) if self.fast is not None and not r.images]
+        slow = [i for i in range(len(requests)) if i not in fast]
+        out: dict[int, PegsGeneration] = {}
+        if fast:
+            assert self.fast is not None
+            made = self.fast.generate(
+                [conversations[i] for i in fast],
+                allow_sticker=[requests[i].want_sticker for i in fast],
+                force_sticker=[requests[i].want_sticker and requests[i].force_sticker
+                               for i in fast],
+                max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                top_p=cfg.top_p)
+            out.update(zip(fast, made, strict=True))
+        if slow:
+            chosen = [conversations[i] for i in slow]
+            made = self.model.generate(
+                chosen, [list(requests[i].images) for i in slow],
+                allow_sticker=[requests[i].want_sticker for i in slow],
+                force_sticker=[requests[i].want_sticker and requests[i].force_sticker
+                               for i in slow],
+                max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                top_p=cfg.top_p, seed=call_seed(cfg.seed, [json.dumps(c) for c in chosen]))
+            out.update(zip(slow, made, strict=True))
+        return [out[i] for i in range(len(requests))]
 
     def _conversation(self, request: ReplyRequest) -> list[dict[str, str]]:
         images = len(request.images)
@@ -315,4 +344,24 @@ def load_pegs_reply_model(settings: Settings, library: StickerLibrary,
                              temperature=settings.temperature, seed=settings.seed,
                              gen_steps=settings.gen_steps, rag_strength=settings.rag_strength)
     return PegsReplyModel(model, library, settings.generated_dir, config=config,
-                          generator=generator, watcher=watcher)
+                          generator=generator, watcher=watcher,
+                          fast=fast_decoder(settings, model))
+
+
+def fast_decoder(settings: Settings, model: PegsModel) -> FastPegsDecoder | None:
+    """The CTranslate2 decoder when the engine setting picks ct2 (issue 19), for real
+    Hugging Face backbones (not the `tiny` test preset)."""
+    from engine.fast_llm import CT2_ERRORS, pick_engine
+
+    if (model.config.llm_path == "tiny" or settings.reply_model in ("tool", "text-only")
+            or pick_engine(settings.llm_engine) != "ct2"):
+        return None  # the baselines decode on torch (engine/pegs/tool_reply.py)
+    from engine.pegs.fast import FastPegsDecoder
+
+    try:
+        return FastPegsDecoder.load(model, settings.model_cache_dir, seed=settings.seed)
+    except CT2_ERRORS as error:
+        if settings.llm_engine == "ct2":
+            raise
+        log.warning("CTranslate2 cannot run this PEGS LLM (%s); decoding on torch", error)
+        return None

@@ -1,15 +1,25 @@
-"""Crisis recognition: does a turn suggest self-harm, suicide or harm to others?
+"""Crisis recognition: is this person at risk of hurting themselves or someone else?
 
-A small head over MiniLM sentence embeddings (the same encoder as the emotion model),
-fitted by `python -m engine.safety.train_crisis` on `engine/safety/data/crisis_train.jsonl`
-and stored as a few kilobytes of numpy arrays. It reads the text together with the
-sticker meaning perception found (emoji, set name, caption, the text on a sticker), in
-the form the LLM sees it: "i'm done [sent a sticker of a coffin ⚰️]". The decision
-threshold on P(crisis) is chosen by cross-validation for recall (missing a person in
-crisis costs more than a calm answer to someone who was joking).
+MiniLM (the encoder the emotion model uses) fine-tuned with LoRA to read a turn
+together with what came just before it, as a sentence pair: (the previous user and bot
+turns, this turn). "I'm done." after talk of dying and after lending a car are
+different inputs. Four classes:
 
-Long messages are read in overlapping word windows (MiniLM reads ~256 tokens), and the
-most alarming window decides.
+    none         ordinary conversation, idioms and dark jokes included
+    passive      a wish to be dead, a past attempt: the bot asks, gently and directly
+    self_harm    active thoughts, method, intent, plan, preparation, self-injury
+    harm_others  a threat to hurt someone, with or without a plan
+
+Trained by `python -m training.safety.train` on the labelled turns of
+training/safety/data (the adapter and head are a few hundred kilobytes in
+engine/safety/crisis_model); two thresholds were chosen there on a validation split at
+a realistic base rate: `crisis` on P(self_harm) + P(harm_others), `check_in` on
+1 - P(none). Beside the model, engine.safety.phrases raises a turn that names the risk
+plainly ("I just swallowed all my pills") to a crisis whatever the model says.
+
+The turn reaches the model in the form the LLM sees it: the message plus "[sent a
+sticker of ...]" for each picture. Long messages are read in overlapping word
+windows, and the most alarming window decides.
 """
 
 from __future__ import annotations
@@ -21,19 +31,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from engine.embeddings import TextEncoder
+from engine.safety.phrases import explicit_risk
 
-LABELS = ("none", "self_harm", "harm_others")
+LABELS = ("none", "passive", "self_harm", "harm_others")
 CRISIS_LABELS = frozenset({"self_harm", "harm_others"})
-DEFAULT_WEIGHTS = Path(__file__).with_name("crisis_weights.npz")
-TRAIN_PATH = Path(__file__).parent / "data" / "crisis_train.jsonl"
-# The held-out set lives with the tests so that nothing under engine/ fits on it.
-HELDOUT_PATH = Path(__file__).parents[2] / "tests" / "data" / "crisis_heldout.jsonl"
+# The finer grades the data is written in (after the Columbia Suicide Severity Rating
+# Scale), and the class each one is trained as.
+LEVEL_CLASS: dict[str, str] = {
+    "none": "none", "none_context": "none",
+    "wish_dead": "passive", "past_attempt": "passive",
+    "active_thoughts": "self_harm", "method": "self_harm", "intent": "self_harm",
+    "plan": "self_harm", "preparation": "self_harm", "nssi": "self_harm",
+    "self_harm": "self_harm",
+    "others_no_plan": "harm_others", "others_plan": "harm_others",
+    "harm_others": "harm_others",
+}
+DEFAULT_MODEL_DIR = Path(__file__).with_name("crisis_model")
 
 WINDOW_WORDS = 48
 WINDOW_STRIDE = 24
 MAX_WINDOWS = 64  # 4000 characters are ~30 windows; anything longer is cut
+CONTEXT_WORDS = 64  # the end of the previous turns is what a reply answers
+MAX_TOKENS = 128
 
 # MiniLM maps emoji to [UNK], and Unicode names some of them oddly (🔪 is "HOCHO"): the
 # emoji that carry crisis meaning get plain words beside them.
@@ -47,16 +68,39 @@ EMOJI_WORDS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class CrisisAssessment:
-    """The verdict on one turn: a crisis label or None, and the probabilities behind it."""
+class Thresholds:
+    crisis: float  # on P(self_harm) + P(harm_others): the written crisis reply
+    check_in: float  # on 1 - P(none): a normal reply that asks whether they are safe
 
-    label: str | None  # "self_harm" | "harm_others" | None
+
+@dataclass(frozen=True)
+class CrisisAssessment:
+    """The verdict on one turn."""
+
+    label: str | None  # "self_harm" | "harm_others" when the crisis reply is due
+    check_in: bool  # not a clear crisis, but worth asking about
     probabilities: dict[str, float]
-    score: float  # P(any crisis class), compared with the threshold
+    score: float  # P(self_harm) + P(harm_others)
+    phrase: str | None = None  # what engine.safety.phrases found named plainly, if anything
 
     @property
     def is_crisis(self) -> bool:
         return self.label is not None
+
+    @property
+    def concern(self) -> float:
+        return 1.0 - self.probabilities.get("none", 1.0)
+
+    @property
+    def target(self) -> str:
+        """Whom the risk is about, for the check-in question."""
+        return "others" if self.probabilities.get("harm_others", 0.0) > max(
+            self.probabilities.get("self_harm", 0.0),
+            self.probabilities.get("passive", 0.0)) else "self"
+
+
+NO_RISK = CrisisAssessment(None, False, {label: float(label == "none") for label in LABELS},
+                           0.0)
 
 
 def crisis_input(text: str, media_descriptions: list[str] | None = None) -> str:
@@ -77,6 +121,15 @@ def with_emoji_words(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+def context_input(turns: list[tuple[str, str]]) -> str:
+    """The previous turns as the model reads them: "person: ... bot: ...", cut to their
+    last CONTEXT_WORDS words. `turns` are (role, text) pairs, oldest first."""
+    lines = [f"{'bot' if role == 'bot' else 'person'}: {with_emoji_words(text.strip())}"
+             for role, text in turns if text and text.strip()]
+    words = " ".join(lines).split()
+    return " ".join(words[-CONTEXT_WORDS:])
+
+
 _WORDS = re.compile(r"\S+")
 
 
@@ -91,84 +144,135 @@ def windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) ->
     return [" ".join(words[s:s + size]) for s in starts[:MAX_WINDOWS]]
 
 
-def load_labelled(path: Path) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                item = json.loads(line)
-                label = str(item["label"])
-                if label not in LABELS:
-                    raise ValueError(f"{path}: unknown label {label!r}")
-                rows.append((str(item["text"]), label))
-    return rows
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class CrisisClassifier:
-    def __init__(self, encoder: TextEncoder, weights: np.ndarray, bias: np.ndarray,
-                 labels: list[str], threshold: float) -> None:
-        if labels[0] != "none" or set(labels) != set(LABELS):
-            raise ValueError(f"crisis labels must be {LABELS} with 'none' first, got {labels}")
-        self.encoder = encoder
-        self.weights = weights.astype(np.float32)
-        self.bias = bias.astype(np.float32)
-        self.labels = list(labels)
-        self.threshold = float(threshold)
+    """The fine-tuned pair classifier and its thresholds (see the module docstring)."""
+
+    def __init__(self, model: CrisisModel, tokenizer, thresholds: Thresholds) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.thresholds = thresholds
 
     @classmethod
-    def load(cls, encoder: TextEncoder, path: Path | None = None) -> CrisisClassifier:
-        path = Path(path) if path else DEFAULT_WEIGHTS
-        if not path.exists():
-            raise FileNotFoundError(f"crisis weights not found at {path}; run "
-                                    "`python -m engine.safety.train_crisis`")
-        with np.load(path, allow_pickle=False) as data:
-            return cls(encoder, data["weights"], data["bias"],
-                       [str(x) for x in data["labels"]], float(data["threshold"]))
+    def load(cls, base_path: str | Path | None = None,
+             model_dir: str | Path | None = None) -> CrisisClassifier:
+        """The committed model over the MiniLM at `base_path` (the default package's
+        when None)."""
+        from engine.embeddings import default_minilm_path
 
-    def probabilities_from(self, vectors: np.ndarray) -> np.ndarray:
-        """Class probabilities (order self.labels) for encoded inputs."""
-        return _softmax(vectors @ self.weights.T + self.bias)
+        model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+        if not (model_dir / "config.json").exists():
+            raise FileNotFoundError(f"crisis model not found in {model_dir}; train it: "
+                                    "python -m training.safety.train")
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        model, tokenizer = build_model(base_path or default_minilm_path(),
+                                       lora_rank=int(config["lora_rank"]),
+                                       tuned_layers=int(config["tuned_layers"]))
+        model.load_trained(model_dir / "weights.safetensors")
+        return cls(model, tokenizer, Thresholds(**config["thresholds"]))
 
-    def probabilities(self, inputs: list[str]) -> np.ndarray:
-        """Per input: the probabilities of its most alarming window (rows: inputs)."""
+    def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Per (context, turn): the class probabilities (order LABELS) of its most
+        alarming window."""
         spans: list[tuple[int, int]] = []
-        batch: list[str] = []
-        for text in inputs:
+        batch: list[tuple[str, str]] = []
+        for context, text in pairs:
             parts = windows(text) or [""]
             spans.append((len(batch), len(batch) + len(parts)))
-            batch.extend(parts)
-        probs = self.probabilities_from(self.encoder.encode(batch))
-        out = np.zeros((len(inputs), len(self.labels)), dtype=np.float32)
+            batch.extend((context, part) for part in parts)
+        probs = self.model.predict(self.tokenizer, batch)
+        out = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
         for i, (start, end) in enumerate(spans):
             rows = probs[start:end]
             out[i] = rows[int(np.argmin(rows[:, 0]))]  # the lowest P(none)
         return out
 
-    def assess_inputs(self, inputs: list[str]) -> list[CrisisAssessment]:
-        """Verdicts for texts already built with `crisis_input`."""
-        live = [i for i, t in enumerate(inputs) if t.strip()]
-        results = [CrisisAssessment(None, {label: float(label == "none")
-                                           for label in self.labels}, 0.0) for _ in inputs]
-        if not live:
-            return results
-        probs = self.probabilities([inputs[i] for i in live])
-        for i, row in zip(live, probs, strict=True):
-            results[i] = self.verdict(row)
+    def assess_pairs(self, pairs: list[tuple[str, str]]) -> list[CrisisAssessment]:
+        """Verdicts for (context, turn) pairs, turns built with `crisis_input`."""
+        live = [i for i, (_, text) in enumerate(pairs) if text.strip()]
+        results = [NO_RISK] * len(pairs)
+        if live:
+            probs = self.probabilities([pairs[i] for i in live])
+            for i, row in zip(live, probs, strict=True):
+                results[i] = self.verdict(row, explicit_risk(pairs[i][1]))
         return results
 
-    def verdict(self, row: np.ndarray) -> CrisisAssessment:
-        score = float(1.0 - row[0])
-        label = None
-        if score >= self.threshold:
-            label = self.labels[1 + int(np.argmax(row[1:]))]
-        return CrisisAssessment(label, {lab: float(p) for lab, p in zip(self.labels, row,
-                                                                         strict=True)}, score)
+    def verdict(self, row: np.ndarray, phrase: str | None = None) -> CrisisAssessment:
+        """The model's verdict, raised to a crisis when the turn names the risk plainly."""
+        probs = {label: float(p) for label, p in zip(LABELS, row, strict=True)}
+        score = probs["self_harm"] + probs["harm_others"]
+        label = phrase if phrase in CRISIS_LABELS else None
+        if label is None and score >= self.thresholds.crisis:
+            label = "self_harm" if probs["self_harm"] >= probs["harm_others"] else "harm_others"
+        check_in = label is None and (phrase == "passive"
+                                      or 1.0 - probs["none"] >= self.thresholds.check_in)
+        return CrisisAssessment(label, check_in, probs, score, phrase)
 
-    def assess(self, text: str, media_descriptions: list[str] | None = None) -> CrisisAssessment:
-        return self.assess_inputs([crisis_input(text, media_descriptions)])[0]
+    def assess(self, text: str, media_descriptions: list[str] | None = None,
+               context: str = "") -> CrisisAssessment:
+        return self.assess_pairs([(context, crisis_input(text, media_descriptions))])[0]
+
+
+# --- the network -------------------------------------------------------------------
+
+class CrisisModel(torch.nn.Module):
+    """MiniLM (with LoRA) over the pair, mean-pooled, and a linear head."""
+
+    def __init__(self, encoder, hidden: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(hidden, len(LABELS))
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(out.dtype)
+        pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(pooled)
+
+    @staticmethod
+    def encode(tokenizer, pairs: list[tuple[str, str]]):
+        contexts = [c or "(start of the conversation)" for c, _ in pairs]
+        return tokenizer(contexts, [t for _, t in pairs], truncation="only_first",
+                         max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+
+    def predict(self, tokenizer, pairs: list[tuple[str, str]],
+                batch_size: int = 32) -> np.ndarray:
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(pairs), batch_size):
+                batch = self.encode(tokenizer, pairs[start:start + batch_size])
+                rows.append(torch.softmax(self(**batch), dim=-1).float().numpy())
+        return np.concatenate(rows) if rows else np.zeros((0, len(LABELS)), np.float32)
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The weights training changes: LoRA and the head."""
+        return {k: v.detach().contiguous() for k, v in self.state_dict().items()
+                if "lora_" in k or k.startswith("head.")}
+
+    def load_trained(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+        missing = [k for k in self.trained_state() if k not in state]
+        if missing:
+            raise ValueError(f"{path} lacks {len(missing)} trained weights, e.g. {missing[0]}")
+        self.load_state_dict(state, strict=False)
+
+
+def build_model(base_path: str | Path, lora_rank: int = 8,
+                tuned_layers: int = 3) -> tuple[CrisisModel, object]:
+    """MiniLM with LoRA on the attention and feed-forward layers of its top
+    `tuned_layers` blocks, and the head; returns (model, tokenizer). Only LoRA and the
+    head train (the lower blocks stay as they are, so training runs no backward pass
+    through them: what makes it fit two CPU cores)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+    encoder = AutoModel.from_pretrained(str(base_path))
+    depth = encoder.config.num_hidden_layers
+    encoder = get_peft_model(encoder, LoraConfig(
+        r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.1,
+        target_modules=["query", "key", "value", "dense"],
+        layers_to_transform=list(range(depth - tuned_layers, depth))))
+    return CrisisModel(encoder, encoder.config.hidden_size), tokenizer

@@ -1,10 +1,13 @@
-"""The responder's safety step: before generation (crisis) and after it (reply, sticker).
+"""The responder's safety step: before generation (risk) and after it (reply, sticker).
 
-Before: each turn's text and sticker meaning go through the crisis classifier. A turn
-read as self-harm or harm to others is not given to the reply model at all: it gets the
-written crisis reply for the person's language and the configured country, no sticker,
-and a label and note that the transcript stores for operators (Message.safety and an
-automatic ReviewMark).
+Before: each turn, read with the turns before it, gets one of three answers.
+- Clear risk of self-harm or of harming someone: the model is not asked at all; the
+  person gets the written crisis reply for their language and the configured country,
+  no sticker, and the transcript stores a label and note for operators.
+- Passive or uncertain risk: a written check-in that asks directly whether they are
+  thinking of hurting themselves (or someone), no sticker; the next turn is read as the
+  answer (engine.safety.check_in).
+- Otherwise the reply model answers as usual.
 
 After: the reply text passes the injection output filter (no recited system prompt, no
 links) and the sticker passes the StickerGate (library stickers, or generated ones that
@@ -17,11 +20,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.safety.crisis import CrisisAssessment, CrisisClassifier, crisis_input
+from engine.safety.check_in import CHECK_IN_LABELS, SafetyState, read_answer
+from engine.safety.crisis import CrisisAssessment, CrisisClassifier, context_input, crisis_input
 from engine.safety.injection import filter_reply
 from engine.safety.resources import CrisisResources
 from engine.safety.sticker_check import StickerGate
-from engine.types import Perception, StickerChoice, UserTurn
+from engine.types import HistoryTurn, Perception, StickerChoice, UserTurn
 
 if TYPE_CHECKING:
     from engine.embeddings import TextEncoder
@@ -31,6 +35,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CRISIS_VERSION = "safety-template"
+# The previous turns the classifier reads with a turn: the person's last and the bot's.
+CONTEXT_TURNS = 2
+
+
+@dataclass(frozen=True)
+class SafetyDecision:
+    """What the responder does with a turn before any generation."""
+
+    action: str  # "reply" | "check_in" | "crisis"
+    label: str | None = None  # crisis: "self_harm" | "harm_others"; check-in: its label
+    target: str = "self"  # whom the risk is about: "self" | "others"
+    note: str | None = None  # for operators
+    assessment: CrisisAssessment | None = None
+
+
+REPLY = SafetyDecision("reply")
 
 
 @dataclass
@@ -49,18 +69,50 @@ class SafetyPolicy:
     country: str = ""
 
     # --- before generation ---------------------------------------------------------
-    def assess(self, turns: list[UserTurn],
-               perceptions: list[Perception]) -> list[CrisisAssessment | None]:
-        """The crisis verdict per turn (None everywhere when no classifier is loaded)."""
+    def decide(self, turns: list[UserTurn], perceptions: list[Perception],
+               histories: list[list[HistoryTurn]],
+               states: list[SafetyState]) -> list[SafetyDecision]:
+        """One decision per turn (always "reply" when no classifier is loaded)."""
         if self.crisis is None:
-            return [None] * len(turns)
-        inputs = [crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
-                               p.media_descriptions)
-                  for t, p in zip(turns, perceptions, strict=True)]
-        return list(self.crisis.assess_inputs(inputs))
+            return [REPLY] * len(turns)
+        pairs = [(context_input([(h.role, h.text) for h in history[-CONTEXT_TURNS:]]),
+                  crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
+                               p.media_descriptions))
+                 for t, p, history in zip(turns, perceptions, histories, strict=True)]
+        assessments = self.crisis.assess_pairs(pairs)
+        return [self.decide_turn(t, a, s) for t, a, s in zip(turns, assessments, states,
+                                                         strict=True)]
+
+    @staticmethod
+    def decide_turn(turn: UserTurn, assessment: CrisisAssessment,
+                    state: SafetyState) -> SafetyDecision:
+        """The decision for one turn from the classifier's verdict and the check-in state."""
+        if state.awaiting_answer is not None:
+            answer = read_answer(turn.text)
+            if answer == "yes":
+                label = "self_harm" if state.awaiting_answer == "self" else "harm_others"
+                return SafetyDecision("crisis", label, state.awaiting_answer,
+                                      f"crisis: {label} (answered yes to the check-in)",
+                                      assessment)
+            if answer == "no" and not assessment.is_crisis:
+                return SafetyDecision("reply", note=None, assessment=assessment)
+        if assessment.is_crisis:
+            why = "named plainly" if assessment.phrase else f"score {assessment.score:.2f}"
+            return SafetyDecision("crisis", assessment.label,
+                                  "others" if assessment.label == "harm_others" else "self",
+                                  f"crisis: {assessment.label} ({why})", assessment)
+        if assessment.check_in and state.may_check_in:
+            label = CHECK_IN_LABELS[assessment.target]
+            return SafetyDecision("check_in", label, assessment.target,
+                                  f"check-in: asked about {assessment.target} "
+                                  f"(concern {assessment.concern:.2f})", assessment)
+        return SafetyDecision("reply", assessment=assessment)
 
     def crisis_text(self, label: str, turn: UserTurn) -> str:
         return self.resources.reply(label, turn.language or self.language, self.country)
+
+    def check_in_text(self, target: str, turn: UserTurn) -> str:
+        return self.resources.check_in(target, turn.language or self.language)
 
     # --- after generation ----------------------------------------------------------
     def review(self, turn: UserTurn, text: str, sticker: StickerChoice | None,
@@ -88,7 +140,7 @@ def load_safety_policy(settings: Settings, encoder: TextEncoder,
     the sticker gate with the diffusers safety checker when its path is set."""
     from engine.safety.sticker_check import SafetyChecker
 
-    crisis = CrisisClassifier.load(encoder)
+    crisis = CrisisClassifier.load(encoder.model_path)
     checker = None
     if settings.safety_checker_path:
         checker = SafetyChecker.from_local_path(settings.safety_checker_path)

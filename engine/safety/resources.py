@@ -23,6 +23,8 @@ from typing import Any
 DEFAULT_RESOURCES = Path(__file__).with_name("resources.json")
 DEFAULT_LANGUAGE = "en"
 KINDS = ("self_harm", "harm_others")
+# The check-in question, by whom the risk is about ("self" or "others").
+CHECK_IN_KINDS = {"self": "check_in_self", "others": "check_in_others"}
 
 
 def _text(entry: Any, language: str) -> str:
@@ -68,6 +70,9 @@ class CrisisResources:
                 if "{resources}" not in template or "{emergency}" not in template:
                     raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
                                      "and {emergency}")
+        for kind in CHECK_IN_KINDS.values():
+            if not self.templates[DEFAULT_LANGUAGE].get(kind):
+                raise ValueError(f"{source}: templates/{DEFAULT_LANGUAGE} needs {kind}")
         for country, entry in self.countries.items():
             for kind in KINDS:
                 if not entry.get(kind):
@@ -86,3 +91,11 @@ class CrisisResources:
         listed = "; ".join(_text(r, lang) for r in entry[kind])
         emergency = _text(entry["emergency"], lang)
         return self.templates[lang][kind].format(resources=listed, emergency=emergency)
+
+    def check_in(self, target: str, language: str | None = None) -> str:
+        """The written question that asks whether they are thinking of hurting
+        themselves ("self") or someone else ("others")."""
+        kind = CHECK_IN_KINDS[target]
+        lang = normalise_language(language)
+        templates = self.templates.get(lang, {})
+        return templates.get(kind) or self.templates[DEFAULT_LANGUAGE][kind]

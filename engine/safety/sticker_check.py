@@ -77,8 +77,8 @@ def caption_problem(caption: str, crisis: CrisisClassifier | None) -> str | None
         return f"caption blocklist ({len(blocked)} word(s))"
     if crisis is not None and caption.strip():
         verdict = crisis.assess(caption)
-        if verdict.is_crisis:
-            return f"caption read as {verdict.label}"
+        if verdict.is_crisis or verdict.check_in:
+            return f"caption read as {verdict.label or 'a risk'}"
     return None
 
 

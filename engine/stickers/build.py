@@ -20,14 +20,21 @@ from engine.stickers.library import (
     StickerLibrary,
     safe_id,
 )
-from engine.stickers.render import emoji_id, render_emoji
+from engine.stickers.render import emoji_id, render_emoji, render_twemoji
 from engine.types import Emotion
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PACK_FILE = Path(__file__).with_name("default_pack.json")
+# The pack's name is also its folder: logged sessions name files "noto-emoji/<id>.png",
+# so it stays whichever artwork draws it.
 DEFAULT_PACK = "noto-emoji"
-DEFAULT_LICENSE = "OFL-1.1 (Noto Color Emoji)"
+NOTO_LICENSE = "OFL-1.1 (Noto Color Emoji)"
+TWEMOJI_LICENSE = "CC-BY-4.0 (Twemoji 15.0.0 by Twitter, Inc. and other contributors)"
+# Noto until the committed PEGS checkpoint is retrained on the Twemoji pictures: its
+# vision features were learnt on Noto's, and on Twemoji's its retrieval falls back to
+# what untrained heads do.
+DEFAULT_LICENSE = NOTO_LICENSE
 IMPORT_SUFFIXES = frozenset({".png", ".webp", ".jpg", ".jpeg", ".gif", ".tgs", ".webm"})
 _TEXT_FIELDS = ("emotion_description", "content_description", "recommendation")
 
@@ -43,20 +50,24 @@ def open_or_create(root: Path) -> StickerLibrary:
         return StickerLibrary(root)
 
 
-def build_default_pack(root: Path, encoder: TextEncoder, *,
+def build_default_pack(root: Path, encoder: TextEncoder, *, twemoji_dir: Path | None = None,
                        show_progress: bool = True) -> StickerLibrary:
-    """Render every default-pack emoji into `root`, save the library and its index.
+    """Render every default-pack emoji into `root`, save the library and its index: from
+    the Twemoji SVGs in `twemoji_dir` (crisp vector art), or from Noto Color Emoji's
+    136 px bitmaps when it is None (STICKERBOT_STICKER_ART).
 
-    Re-running replaces the same ids, so nothing is duplicated.
+    Re-running replaces the same ids, so nothing is duplicated; stickers drawn from other
+    artwork before (another license) are rendered again.
     """
     library = open_or_create(root)
     entries = default_pack_entries()
     for entry in tqdm(entries, desc="rendering stickers", unit="sticker",
                       disable=not show_progress):
         sticker = Sticker(id=emoji_id(entry["emoji"]), pack=DEFAULT_PACK,
-                          license=DEFAULT_LICENSE, **entry)
+                          license=TWEMOJI_LICENSE if twemoji_dir else NOTO_LICENSE, **entry)
         if not _up_to_date(library, sticker):
-            library.add(sticker, render_emoji(entry["emoji"]))
+            library.add(sticker, render_twemoji(entry["emoji"], twemoji_dir) if twemoji_dir
+                        else render_emoji(entry["emoji"]))
     library.save()
     StickerIndex.load(library.root, library, encoder)  # rebuilds only if something changed
     return library

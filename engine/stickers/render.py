@@ -1,7 +1,13 @@
-"""Rendering emoji from Noto Color Emoji into 512 px sticker images."""
+"""Rendering emoji into 512 px sticker images.
+
+The default pack is drawn from vector art: the Twemoji SVGs of the npm package
+`@twemoji/svg` (CC-BY 4.0), rendered with cairosvg. Noto Color Emoji (a 136 px bitmap
+font, upscaled) still draws any other emoji, e.g. the composer's fallback art.
+"""
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,23 +20,33 @@ NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 # The font is a CBDT bitmap font: FreeType only loads it at its one strike size.
 NOTO_BITMAP_SIZE = 109
 _CANVAS = 4 * NOTO_BITMAP_SIZE
+# npm @twemoji/svg, fetched once by scripts/fetch-twemoji.sh (`make twemoji`).
+TWEMOJI_VERSION = "15.0.0"
+# Rendered at twice the sticker size, then cropped and scaled down by fit_square.
+_SVG_OVERSAMPLE = 2
 # A code point the font cannot have: its rendering is the "missing glyph" picture.
 _MISSING_PROBE = "\U000e0f00"
 
 
 class EmojiRenderError(RuntimeError):
-    """The emoji font is missing or does not draw the asked-for emoji."""
+    """The emoji artwork (font, SVGs, Cairo) is missing or does not draw the emoji."""
+
+
+def _code_points(emoji: str) -> str:
+    """Hex code points joined with '-', variation selector 16 dropped."""
+    points = [f"{ord(ch):x}" for ch in emoji if ch != "\ufe0f"]
+    if not points:
+        raise ValueError("empty emoji")
+    return "-".join(points)
 
 
 def emoji_id(emoji: str) -> str:
     """Stable, filesystem-safe id: `noto-1f622`, ZWJ sequences joined with '-'.
 
     Variation selector 16 is dropped so that "❤" and "❤️" name the same sticker.
+    The prefix stays "noto-" whatever the artwork: logged transcripts name these ids.
     """
-    points = [f"{ord(ch):x}" for ch in emoji if ch != "\ufe0f"]
-    if not points:
-        raise ValueError("empty emoji")
-    return "noto-" + "-".join(points)
+    return "noto-" + _code_points(emoji)
 
 
 @lru_cache(maxsize=4)
@@ -73,3 +89,40 @@ def render_emoji(emoji: str, size: int = STICKER_SIZE,
     if np.abs(small.astype(np.int16) - _missing_glyph(font_path)).mean() < 2.0:
         raise EmojiRenderError(f"{emoji!r} renders as the missing-glyph box")
     return fit_square(raw, size)
+
+
+# --- Twemoji (vector art of the default pack) ------------------------------------------
+@lru_cache(maxsize=4)
+def _twemoji_files(svg_dir: Path) -> dict[str, Path]:
+    """SVG files by code points without VS16. Twemoji names a file by its code points
+    joined with '-', keeping VS16 (fe0f) only inside ZWJ sequences; dropping it
+    everywhere gives one key per file (checked for the whole package)."""
+    files = {p.stem.replace("-fe0f", ""): p for p in Path(svg_dir).glob("*.svg")}
+    if not files:
+        raise EmojiRenderError(
+            f"no Twemoji SVGs in {svg_dir}: fetch npm @twemoji/svg@{TWEMOJI_VERSION} "
+            f"with `make twemoji` (scripts/fetch-twemoji.sh {svg_dir})")
+    return files
+
+
+def twemoji_svg(emoji: str, svg_dir: Path) -> Path:
+    """The Twemoji SVG file of `emoji`, with or without VS16."""
+    path = _twemoji_files(Path(svg_dir)).get(_code_points(emoji))
+    if path is None:
+        raise EmojiRenderError(f"{emoji!r} has no Twemoji SVG in {svg_dir}")
+    return path
+
+
+def render_twemoji(emoji: str, svg_dir: Path, size: int = STICKER_SIZE) -> Image.Image:
+    """Draw one emoji from its Twemoji SVG as an RGBA square sticker."""
+    path = twemoji_svg(emoji, svg_dir)
+    try:
+        import cairosvg  # loads libcairo when imported
+    except OSError as exc:
+        raise EmojiRenderError(
+            f"cairosvg cannot load Cairo ({exc}): install the Debian package libcairo2 "
+            "(apt-get install libcairo2)") from exc
+    side = _SVG_OVERSAMPLE * size
+    png = cairosvg.svg2png(url=str(path), output_width=side, output_height=side)
+    with Image.open(io.BytesIO(png)) as image:
+        return fit_square(image, size)

@@ -12,6 +12,7 @@ from engine.settings import Settings
 from tasks import runtime as runtime_module
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter
+from tests.bots.web_helpers import WEB_SECRET, bearer
 from tests.engine import media_samples as samples
 from tests.factories import tiny_responder
 
@@ -19,7 +20,7 @@ from tests.factories import tiny_responder
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path, max_upload_bytes=300_000, max_text_chars=500,
-                    rate_limit_burst=30, rate_limit_per_minute=600)
+                    rate_limit_burst=30, rate_limit_per_minute=600, web_secret=WEB_SECRET)
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def client(settings, classifier, library, index):
     init_runtime(settings, tiny_responder(classifier, library, index))
     submitter = TurnSubmitter(settings)
     with TestClient(create_app(settings, submitter, library)) as test_client:
+        test_client.headers.update(bearer("ann"))  # "ann" unless told otherwise
         yield test_client
     submitter.close()
     reset_runtime()
@@ -39,13 +41,13 @@ def stored_rows(settings: Settings) -> list[tuple]:
                           "model_version FROM messages ORDER BY id").fetchall()
 
 
-def post_file(client, data: bytes, name: str, text: str = "", user: str = "ann"):
-    return client.post("/api/chat/messages", data={"user": user, "text": text},
+def post_file(client, data: bytes, name: str, text: str = "", headers=None):
+    return client.post("/api/chat/messages", data={"text": text}, headers=headers,
                        files={"sticker": (name, data, "application/octet-stream")})
 
 
 def test_text_message_gets_a_reply_and_both_turns_are_stored(client, settings) -> None:
-    response = client.post("/api/chat/messages", json={"user": "ann", "text": "I got the job!"})
+    response = client.post("/api/chat/messages", json={"text": "I got the job!"})
     assert response.status_code == 200, response.text
     reply = response.json()["reply"]
     assert reply["text"]
@@ -68,16 +70,19 @@ def test_every_sticker_format_is_accepted(client, name, make) -> None:
     assert response.json()["reply"]["text"]
 
 
-def test_a_library_sticker_is_recognised_by_id_and_by_upload(client, library) -> None:
+def test_a_library_sticker_is_recognised_by_id_and_by_upload(client, settings,
+                                                              library) -> None:
     sad = library.by_emotion("sadness")[0]
-    by_id = client.post("/api/chat/messages", json={"user": "bo", "sticker_id": sad.id})
+    by_id = client.post("/api/chat/messages", json={"sticker_id": sad.id},
+                        headers=bearer("bo"))
     assert by_id.json()["reply"]["user_emotion"] == "sadness"
-    upload = post_file(client, library.webp_file(sad.id).read_bytes(), "x.webp", user="cy")
+    upload = post_file(client, library.webp_file(sad.id).read_bytes(), "x.webp",
+                       headers=bearer("cy"))
     assert upload.json()["reply"]["user_emotion"] == "sadness"
 
 
 def test_same_message_id_is_answered_once(client, settings) -> None:
-    body = {"user": "ann", "text": "hello there", "message_id": "abc-1"}
+    body = {"text": "hello there", "message_id": "abc-1"}
     first = client.post("/api/chat/messages", json=body).json()
     second = client.post("/api/chat/messages", json=body).json()
     assert first["reply"]["text"] == second["reply"]["text"]
@@ -85,11 +90,11 @@ def test_same_message_id_is_answered_once(client, settings) -> None:
 
 
 @pytest.mark.parametrize("request_kwargs, status, code", [
-    ({"json": {"user": "ann", "text": "   "}}, 400, "empty"),
-    ({"json": {"user": "ann", "text": "x" * 501}}, 413, "text_too_long"),
-    ({"json": {"user": "", "text": "hi"}}, 400, "bad_user"),
+    ({"json": {"text": "   "}}, 400, "empty"),
+    ({"json": {"text": "x" * 501}}, 413, "text_too_long"),
     ({"json": {"user": "<script>", "text": "hi"}}, 400, "bad_user"),
-    ({"json": {"user": "ann", "sticker_id": "../../etc/passwd"}}, 400, "unknown_sticker"),
+    ({"json": {"sticker_id": "../../etc/passwd"}}, 400, "unknown_sticker"),
+    ({"json": {"text": "hi", "message_id": "a b"}}, 400, "bad_message_id"),
     ({"json": ["not", "an", "object"]}, 400, "bad_json"),
     ({"content": b"{broken", "headers": {"content-type": "application/json"}}, 400, "bad_json"),
     ({"content": b"hi", "headers": {"content-type": "text/plain"}}, 415, "bad_content_type"),
@@ -116,7 +121,7 @@ def test_bad_files_get_a_clear_error_and_the_next_message_is_answered(
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
-    ok = client.post("/api/chat/messages", json={"user": "ann", "text": "still there?"})
+    ok = client.post("/api/chat/messages", json={"text": "still there?"})
     assert ok.status_code == 200
 
 
@@ -124,12 +129,14 @@ def test_a_flood_is_refused_politely(client, settings, library) -> None:
     strict = settings.model_copy(update={"rate_limit_burst": 3, "rate_limit_per_minute": 1})
     submitter = TurnSubmitter(strict)
     with TestClient(create_app(strict, submitter, library)) as flood_client:
-        responses = [flood_client.post("/api/chat/messages", json={"user": "fl", "text": "spam"})
-                     for _ in range(6)]
+        responses = [flood_client.post("/api/chat/messages", json={"text": "spam"},
+                                       headers=bearer("fl")) for _ in range(6)]
     submitter.close()
     assert [r.status_code for r in responses] == [200, 200, 200, 429, 429, 429]
     assert "wait" in responses[-1].json()["error"]["message"]
-    other = client.post("/api/chat/messages", json={"user": "other", "text": "hi"})
+    assert int(responses[-1].headers["retry-after"]) > 0
+    other = client.post("/api/chat/messages", json={"text": "hi"},
+                        headers=bearer("other"))
     assert other.status_code == 200
 
 
@@ -138,7 +145,7 @@ def test_a_dead_backend_is_a_503_not_a_crash(client, settings) -> None:
 
     runtime_module._runtime.db = Database("postgresql+psycopg://u:p@127.0.0.1:1/none")
     runtime_module._runtime.transcripts.db = runtime_module._runtime.db
-    response = client.post("/api/chat/messages", json={"user": "ann", "text": "hello?"})
+    response = client.post("/api/chat/messages", json={"text": "hello?"})
     assert response.status_code == 503
     assert "try again" in response.json()["error"]["message"]
 

@@ -68,6 +68,20 @@ def test_rows_summarise_their_conversation(database, review_library, tmp_path) -
                                         "judge.con": 4.6}
 
 
+def test_check_ins_and_crisis_replies_are_told_apart(database, review_library,
+                                                      tmp_path) -> None:
+    sd = seed(database, review_library, MediaStore(tmp_path / "media"))
+    with database.session() as s:
+        s.execute(Message.__table__.update().where(Message.conversation_id == sd.carol_conv)
+                  .values(safety="check_in_self"))
+    with database.session() as s:
+        rows = {r.id: r for r in list_conversations(s, Filters()).rows}
+        flagged = ids(database, Filters(flagged=True))
+    assert rows[sd.carol_conv].check_in and not rows[sd.carol_conv].crisis
+    assert rows[sd.bob_conv].crisis and not rows[sd.bob_conv].check_in
+    assert sd.carol_conv in flagged
+
+
 def test_keyset_pages_walk_five_thousand_conversations(database) -> None:
     """Every conversation exactly once, newest first, in both directions; a late page
     costs what the first does."""

@@ -48,3 +48,42 @@ def test_serve_mounts_the_dashboard_beside_the_web_chat(tmp_path, review_library
             assert response.status_code == 200 and "Conversations" in response.text
             assert client.get("/review/api/metrics").status_code == 200
         assert PASSWORD not in log_path.read_text()
+
+
+def test_the_served_web_chat_holds_its_limits(tmp_path, review_library_root, model_cache,
+                                              redis_url) -> None:
+    """Issue 21's probe against a real `stickerbot serve`: a chunked body past the limit,
+    a write from another site, a client claiming an address, a forget without identity."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with serve(data, review_library_root, model_cache, CELERY_BROKER_URL=redis_url,
+               REDIS_URL=redis_url) as (base, log_path), \
+            httpx.Client(base_url=base, timeout=60) as client:
+        def chunks():
+            yield b'{"text": "hi", "pad": "'
+            for _ in range(200):  # 13 MB without a Content-Length
+                yield b"x" * 65536
+            yield b'"}'
+
+        token = client.post("/api/chat/session").json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        big = client.post("/api/chat/messages", content=chunks(),
+                          headers={"content-type": "application/json", **bearer})
+        assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
+        assert client.post("/api/chat/forget", json={"user": "victim", "confirm": True}
+                           ).status_code == 401
+        evil = client.post("/api/chat/forget", json={"confirm": True},
+                           headers={"Origin": "http://evil.example", **bearer})
+        assert evil.status_code == 403
+        mine = client.post("/api/chat/forget", json={"confirm": True}, headers=bearer)
+        assert mine.status_code == 200
+        # Five names, five claimed addresses: the connection's address is what counts.
+        codes = []
+        for n in range(6):
+            login = client.get("/review/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+            codes.append(client.post("/review/login", data={
+                "username": f"guess{n}", "password": "wrong", "csrf_token": csrf},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code)
+        assert codes == [401] * 5 + [429]
+    assert "STICKERBOT_WEB_SECRET is not set" in log_path.read_text()

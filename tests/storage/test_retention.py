@@ -103,3 +103,26 @@ def test_no_retention_period_purges_files_only(database, tmp_path) -> None:
     age(database, "ann", 4000)
     assert purge_days(database, media, 0).messages == 0
     assert count(database, Message) == 2
+
+
+def test_a_file_sent_again_is_not_purged_before_its_turn_is_recorded(database,
+                                                                     tmp_path) -> None:
+    """Issue 21: a picture stored long ago and orphaned, sent again now: its turn is not
+    recorded yet, but the purge must wait a grace period from this send."""
+    media = MediaStore(tmp_path / "media")
+    path = media.save(b"\x89PNG once", "png")
+    old_files(media)
+    assert media.save(b"\x89PNG once", "png") == path  # sent again, in flight
+    assert purge_orphan_media(database, media) == 0 and path.exists()
+
+
+def test_a_leased_file_outlives_forget_and_purge_until_released(database, tmp_path) -> None:
+    media = MediaStore(tmp_path / "media")
+    path = media.path_for(b"\x89PNG shared", "png")
+    with media.lease(path):
+        media.save(b"\x89PNG shared", "png")
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+        assert media.delete([path]) == 0
+        assert purge_orphan_media(database, media, grace_s=0) == 0 and path.exists()
+    assert media.delete([path]) == 1
+    assert list(media.root.rglob("*.lease")) == []

@@ -222,3 +222,19 @@ def test_fifty_chats_of_ten_messages_each_answered_once_in_order(tiny_cluster: C
     assert made == 500
     print(f"\n[load] 50 chats x 10 messages on 2 workers (tiny LLM): {seconds:.1f} s, "
           f"{500 / seconds:.1f} replies/s")
+
+
+def test_a_batching_worker_answers_chats_writing_at_once_in_one_batch(
+        tiny_cluster: Cluster) -> None:
+    # The window is long, so only a full batch (four turns) sets the batch off.
+    worker = tiny_cluster.start_worker("batching", STICKERBOT_BATCH_SIZE="4",
+                                       STICKERBOT_BATCH_WINDOW_MS="20000")
+    submitter = QueueSubmitter(tiny_cluster.settings())
+    chats = [f"together-{i}" for i in range(4)]
+    replies = asyncio.run(submit_all(submitter, [turn(chat, 0) for chat in chats]))
+    assert all(r.text.strip() for r in replies)
+    for chat in chats:
+        assert answered_once_in_order(stored(tiny_cluster, chat), 1)
+    metrics = httpx.get(worker.health_url.replace("/healthz", "/metrics"), timeout=5).text
+    assert "stickerbot_batch_turns_count 1.0" in metrics
+    assert "stickerbot_batch_turns_sum 4.0" in metrics

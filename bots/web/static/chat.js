@@ -1,5 +1,6 @@
 // The web chat page: sends messages to /api/chat/messages and shows the replies.
-// Every piece of text goes in with textContent, never innerHTML.
+// Every piece of text goes in with textContent, never innerHTML. Who is writing is the
+// server's business: the page's HttpOnly cookie goes with every same-origin request.
 "use strict";
 
 const logBox = document.getElementById("log");
@@ -9,15 +10,6 @@ const textInput = document.getElementById("text");
 const upload = document.getElementById("upload");
 const picker = document.getElementById("picker");
 const pickerToggle = document.getElementById("picker-toggle");
-
-function userId() {
-  let id = localStorage.getItem("stickerbot-user");
-  if (!id) {
-    id = "web-" + crypto.randomUUID().slice(0, 12);
-    localStorage.setItem("stickerbot-user", id);
-  }
-  return id;
-}
 
 function addMessage(role, text, imageUrl, meta) {
   const div = document.createElement("div");
@@ -45,6 +37,7 @@ async function send(body, isForm) {
   try {
     const response = await fetch("/api/chat/messages", {
       method: "POST",
+      credentials: "same-origin",
       headers: isForm ? {} : { "Content-Type": "application/json" },
       body: isForm ? body : JSON.stringify(body),
     });
@@ -69,14 +62,13 @@ form.addEventListener("submit", (event) => {
   if (!text) return;
   textInput.value = "";
   addMessage("user", text);
-  send({ user: userId(), text, message_id: crypto.randomUUID() }, false);
+  send({ text, message_id: crypto.randomUUID() }, false);
 });
 
 upload.addEventListener("change", () => {
   const file = upload.files[0];
   if (!file) return;
   const body = new FormData();
-  body.append("user", userId());
   body.append("text", textInput.value.trim());
   body.append("message_id", crypto.randomUUID());
   body.append("sticker", file);
@@ -106,7 +98,7 @@ async function loadPicker() {
         const text = textInput.value.trim();
         textInput.value = "";
         addMessage("user", text, sticker.url);
-        send({ user: userId(), text, sticker_id: sticker.id, message_id: crypto.randomUUID() }, false);
+        send({ text, sticker_id: sticker.id, message_id: crypto.randomUUID() }, false);
       });
       grid.appendChild(img);
     }

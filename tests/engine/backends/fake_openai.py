@@ -6,7 +6,8 @@ takes the next item: "ok", "500", "429" (with Retry-After: 0), "slow" (sleeps pa
 client timeout, then answers), "broken" (HTTP 200 with a body that is not JSON) or
 "text:<content>" (a well-formed answer whose content is the given text, e.g. malformed
 JSON for structured-output tests). The server records each request's headers and body
-and the most requests it ever served at once.
+and the most requests it ever served at once. GET /v1/models lists `models`; with
+`api_key` set, requests without that bearer key get 401.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from engine.backends import ChatBackend
 
 class FakeOpenAI:
     def __init__(self, backend: ChatBackend, *, slow_s: float = 2.0,
-                 answer_delay_s: float = 0.0) -> None:
+                 answer_delay_s: float = 0.0, models: tuple[str, ...] = ("smollm2",),
+                 api_key: str = "") -> None:
         self.backend = backend
+        self.models = models
+        self.api_key = api_key
         self.slow_s = slow_s
         self.answer_delay_s = answer_delay_s
         self.requests: list[dict[str, Any]] = []
@@ -40,6 +44,9 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 fake._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake._list_models(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -62,9 +69,25 @@ class FakeOpenAI:
         with self._lock:
             return self.plan.popleft() if self.plan else "ok"
 
+    def _refused(self, handler: BaseHTTPRequestHandler) -> bool:
+        if self.api_key and handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self._send(handler, 401, {"error": {"message": "invalid api key"}})
+            return True
+        return False
+
+    def _list_models(self, handler: BaseHTTPRequestHandler) -> None:
+        if self._refused(handler):
+            return
+        if handler.path != "/v1/models":
+            return self._send(handler, 404, {"error": {"message": "not found"}})
+        self._send(handler, 200, {"object": "list", "data": [
+            {"id": name, "object": "model", "owned_by": "fake"} for name in self.models]})
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = json.loads(handler.rfile.read(length) or b"{}")
+        if self._refused(handler):
+            return
         with self._lock:
             self.requests.append({"path": handler.path, "headers": dict(handler.headers),
                                   "body": body})

@@ -20,12 +20,11 @@ from engine.pegs.diffusion import StickerGenerator, tiny_pipeline
 from engine.pegs.reply import PegsReplyConfig, PegsReplyModel
 from engine.perception import Perceiver
 from engine.responder import ConversationState, Responder
-from engine.safety.crisis import CrisisClassifier
 from engine.safety.sticker_check import SafetyChecker, StickerGate, is_generated_path
 from engine.types import Emotion, StickerChoice, UserTurn
 from storage.media_store import MediaStore
 from tests.engine.pegs.pegs_support import tiny_pegs, train_reply
-from tests.factories import safety_policy
+from tests.factories import committed_crisis_classifier, safety_policy
 
 CHAT = [{"role": "user", "content": "i lost my dog today"}]
 
@@ -127,7 +126,7 @@ def test_the_checker_path_must_hold_a_checker(tmp_path) -> None:
 @pytest.fixture
 def gate(classifier, library, tmp_path) -> StickerGate:
     return StickerGate(library, tmp_path / "generated",
-                       crisis=CrisisClassifier.load(classifier.encoder))
+                       crisis=committed_crisis_classifier(str(classifier.encoder.model_path)))
 
 
 def composed(folder: Path, caption: str, name: str = "ab" * 12) -> StickerChoice:

@@ -121,8 +121,9 @@ def test_web_chat_transcripts_end_to_end(tmp_path, monkeypatch, classifier, libr
     submitter = TurnSubmitter(settings)
     try:
         with TestClient(create_app(settings, submitter, library)) as client:
+            client.get("/")  # the page's identity cookie, as a browser gets it
             for text in ("I got the job!", "My cat is sick and I am worried.", "Thanks a lot"):
-                response = client.post("/api/chat/messages", json={"user": "ann", "text": text})
+                response = client.post("/api/chat/messages", json={"text": text})
                 assert response.status_code == 200, response.text
     finally:
         submitter.close()

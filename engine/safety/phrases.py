@@ -1,0 +1,98 @@
+"""Explicit high-risk phrases: the layer beside the learned classifier.
+
+A small model can be unsure about "I just swallowed all my antidepressants" while no
+person would be. These patterns name risk in the first person and plainly (killing
+oneself, ending one's life, an overdose taken, a suicide note, an attack planned on a
+school), and the idioms that borrow the same words ("I could kill myself for
+forgetting", "cut myself shaving", "dying to see it") are written out of them. A hit
+raises the classifier's verdict (engine.safety.crisis): to the crisis reply, or, for a
+plain wish to be dead ("I just want to sleep and never wake up"), at least to the
+check-in. It never lowers one.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = r"(?:i|i'?m|i am|i'?ve|i have|i'?ll|i will|i'?d|im|ive|ill)"
+_SELF: tuple[str, ...] = (
+    # killing oneself, ending one's life, suicide in the first person
+    r"\b(?:kill|killing|hang|hanging|shoot|shooting|drown|drowning|off|offing)"
+    r" myself\b(?! (?:laughing|with laughter|for|if|when|over|because of (?:the|this|that)"
+    r" (?:song|show|game)))",
+    r"\bkms\b",
+    r"\b(?:end|ending|take|taking|took) my (?:own )?life\b",
+    r"\b(?:i'?m|i am|im|feel(?:ing)?|felt|been|getting|so|really|very) suicidal\b",
+    r"\b(?:think(?:ing)?|thought|thoughts) (?:about|of) (?:suicide|killing myself|ending my"
+    r" life)\b",
+    r"\b(?:commit|committing|attempt(?:ed)?|tried) suicide\b",
+    r"\b(?:wrote|writing|written|write|left|leaving) (?:a |my |the )?(?:suicide|goodbye)"
+    r" (?:note|letter)s?\b",
+    r"\bsuicide (?:note|letter|plan|attempt)s?\b",
+    r"\b(?:want|wanna|plan(?:ning)?|ready|decided) to (?:die|end it(?: all)?|end"
+    r" everything|not (?:be here|exist|wake up))\b(?! (?:of|from|laughing|when|if|lol))",
+    r"\b(?:should|could) (?:just )?die\b(?! (?:of|from|laughing|happy|for))",
+    r"\bbetter off (?:dead|without me)\b",
+    r"\b(?:don'?t|do not|dont) want to (?:live|be alive|exist|wake up)\b",
+    r"\bno (?:reason|point) (?:to|in) (?:live|living|being alive|go(?:ing)? on)\b",
+    # self-injury, not the kitchen or the razor
+    r"\b(?:cut|cutting|burn|burning|harm|harming|hurt|hurting) myself\b"
+    r"(?! (?:shaving|cooking|chopping|on|with the|by accident|accidentally|at|in the"
+    r" kitchen|slicing|opening|slightly|a little|a bit|by mistake|badly at))",
+    r"\b(?:i|i'?ve been|been|started|starting|i'?m) self[- ]harm(?:ing)?\b"
+    r"|\bmy self[- ]harm(?:ing)?\b(?! (?:is|was) (?:over|behind|in the past))",
+    r"\bslit (?:my )?wrists?\b",
+    # an overdose taken or planned
+    r"\b" + _I + r" (?:just |already )?(?:took|taken|swallowed|downed|overdosed|od'?d)\b"
+    r"[^.!?]{0,40}\b(?:all|whole|entire|bottle|box|packet|every|lot of|bunch of|handful)"
+    r"\b[^.!?]{0,30}\b(?:pills|tablets|meds|medication|antidepressants|paracetamol|"
+    r"tylenol|sleeping pills)\b",
+    r"\b(?:going|gonna|want|wanna|plan(?:ning)?) to (?:overdose|od)\b",
+    r"\b(?:stockpil(?:e|ed|ing)|saving up|saved up|hoard(?:ed|ing)) (?:my |the )?"
+    r"(?:pills|tablets|meds)\b",
+)
+_OTHERS: tuple[str, ...] = (
+    r"\b(?:shoot|shooting|shoot up|bomb|bombing|attack|attacking)"
+    r" (?:up )?(?:the |my |our |a )?(?:school|class|office|workplace|work|church|mosque|"
+    r"synagogue|mall|concert)\b",
+    r"\b(?:bring|bringing|take|taking)(?: a| my| dad'?s)? (?:gun|rifle|knife|bomb)"
+    r" (?:to|into) (?:school|class|work|the office|church)\b",
+    r"\b(?:going|gonna|plan(?:ning)?|want|wanna) to (?:kill|murder|stab|shoot|strangle)"
+    r" (?:him|her|them|my (?:wife|husband|boss|dad|mom|mum|mother|father|brother|sister|ex|"
+    r"partner|boyfriend|girlfriend|roommate|neighbou?r|teacher))\b"
+    r"(?! (?:if|when|lol|haha|for (?:eating|taking|using|being late)))",
+)
+# A plain wish to be dead, no more: the bot asks (the check-in) rather than assume.
+_PASSIVE: tuple[str, ...] = (
+    r"\b(?:want|wanna|wish|hope|hoping|rather|like)\b[^.!?]{0,20}\bsleep and (?:never|not)"
+    r" wake up\b(?! (?:for|until|till|before|on))",
+    r"\bwish(?:ing)? (?:i was|i were|i'?d|i had|i could be) (?:dead|never (?:been )?born|not"
+    r" (?:been )?born|gone|not here)\b",
+    r"\b(?:wouldn'?t|would not) (?:mind|care) if i (?:died|didn'?t wake up|was dead|never"
+    r" woke up|got hit)\b",
+)
+_SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
+_PASSIVE_RE = re.compile("|".join(_PASSIVE), re.IGNORECASE)
+_OTHERS_RE = re.compile("|".join(_OTHERS), re.IGNORECASE)
+# A joke marker right after the words: "I'm gonna kill him lol".
+_JOKE = re.compile(r"^\W*(?:lol|lmao|haha+|jk|😂|🤣|💀)", re.IGNORECASE)
+# A denial right before them: "no I don't want to die", "I never thought of suicide".
+_DENIED = re.compile(r"\b(?:(?:do|does|did|ca|wo|would|could|should|is|was|are|have|has)"
+                     r"n'?t|not|never|no) $", re.IGNORECASE)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("’", "'").replace("‘", "'")).strip()
+
+
+def explicit_risk(text: str) -> str | None:
+    """"self_harm" or "harm_others" when the text names the risk plainly, "passive" for a
+    plain wish to be dead, else None."""
+    plain = _plain(text)
+    for pattern, label in ((_SELF_RE, "self_harm"), (_OTHERS_RE, "harm_others"),
+                           (_PASSIVE_RE, "passive")):
+        for match in pattern.finditer(plain):
+            if not (_JOKE.match(plain[match.end():])
+                    or _DENIED.search(plain[max(0, match.start() - 24):match.start()])):
+                return label
+    return None
