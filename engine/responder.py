@@ -109,7 +109,9 @@ class Responder:
                 bot_sticker_turns=p.state.bot_sticker_turns,
                 last_bot_turn_had_sticker=p.state.last_bot_turn_had_sticker,
                 user_sent_sticker=p.turn.has_sticker,
-                enabled=p.turn.stickers_enabled and p.state.stickers_enabled,
+                # Not on the answer to a check-in: no playful picture after "are you safe?"
+                enabled=(p.turn.stickers_enabled and p.state.stickers_enabled
+                         and p.state.safety.awaiting_answer is None),
             )
             overdue = want_sticker and sticker_overdue(
                 target_rate=self.sticker_rate,

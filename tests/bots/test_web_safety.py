@@ -171,7 +171,9 @@ def test_a_check_in_asks_and_reads_the_answer_even_after_a_restart(
         with test_client as client:
             answer = say(client, "yeah, kind of", user="fay")
             assert answer["safety"] == "self_harm" and "findahelpline.com" in answer["text"]
-            assert say(client, "no, just stressed about it", user="gus")["safety"] is None
+            carry_on = say(client, "no, just stressed about it", user="gus")
+            assert carry_on["safety"] is None and carry_on["text"]
+            assert carry_on["sticker"] is None  # no playful picture right after the question
             again = say(client, "I feel so hopeless about the retake", user="gus")
             assert again["safety"] is None  # no second question so soon
         submitter.close()
