@@ -96,6 +96,12 @@ class SafetyPolicy:
                                       assessment)
             if answer == "no" and not assessment.is_crisis:
                 return SafetyDecision("reply", note=None, assessment=assessment)
+            if answer is None and assessment.check_in:
+                # Asked, not answered, and the worry goes on: the written crisis reply.
+                label = "self_harm" if state.awaiting_answer == "self" else "harm_others"
+                return SafetyDecision("crisis", label, state.awaiting_answer,
+                                      f"crisis: {label} (concern went on after the check-in)",
+                                      assessment)
         if assessment.is_crisis:
             why = "named plainly" if assessment.phrase else f"score {assessment.score:.2f}"
             return SafetyDecision("crisis", assessment.label,

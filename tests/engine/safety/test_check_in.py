@@ -84,6 +84,12 @@ def test_no_after_a_check_in_carries_on_without_asking_again() -> None:
     assert decide(assessment("self_harm"), SafetyState("self", 0), "no").action == "crisis"
 
 
+def test_worry_that_goes_on_after_an_unanswered_check_in_gets_the_crisis_reply() -> None:
+    decision = decide(assessment(check_in=True), SafetyState("self", 0),
+                      "what's the point of anything")
+    assert (decision.action, decision.label) == ("crisis", "self_harm")
+
+
 def test_an_unclear_answer_is_left_to_the_classifier() -> None:
     assert decide(NO_RISK, SafetyState("self", 0), "my boss is the problem").action == "reply"
     assert decide(assessment("self_harm"), SafetyState("self", 0),
