@@ -34,7 +34,6 @@ from engine.llm import (
     stop_token_ids,
     version_name,
 )
-from engine.prompting import fit_messages
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +154,7 @@ class FastChatLLM(ChatLLM):
             return []
         budget = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         temp = self.config.temperature if temperature is None else temperature
-        prompts = [self._template(fit_messages(c, self.count_tokens,
-                                               self.config.max_prompt_tokens, self.cut_text))
-                   for c in conversations]
+        prompts = self.prompts(conversations)
         tokens = [self.tokenizer.convert_ids_to_tokens(
             self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
         sampling = ({"sampling_topk": 0, "sampling_topp": self.config.top_p,

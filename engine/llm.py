@@ -308,6 +308,12 @@ class ChatLLM:
         return cls(model, tokenizer, version, config)
 
     # --- generation ------------------------------------------------------------
+    def prompts(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+        """Each conversation held to the prompt budget and put in the chat template."""
+        return [self._template(fit_messages(c, self.count_tokens,
+                                            self.config.max_prompt_tokens, self.cut_text))
+                for c in conversations]
+
     def generate(self, conversations: list[list[dict[str, str]]], *,
                  max_new_tokens: int | None = None,
                  temperature: float | None = None) -> list[Generation]:
@@ -321,9 +327,7 @@ class ChatLLM:
             return []
         budget = self.config.max_new_tokens if max_new_tokens is None else max_new_tokens
         temp = self.config.temperature if temperature is None else temperature
-        prompts = [self._template(fit_messages(c, self.count_tokens,
-                                               self.config.max_prompt_tokens, self.cut_text))
-                   for c in conversations]
+        prompts = self.prompts(conversations)
         with self._lock:
             self.tokenizer.padding_side = "left"  # new tokens line up at the right
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,

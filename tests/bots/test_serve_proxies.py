@@ -3,14 +3,12 @@ client cannot pick its address, so the per-address limits hold (issue 21)."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 from fastapi import FastAPI, Request
 
 from bots.serve import web_server
 from engine.settings import Settings
+from tests.bots.web_helpers import start_in_thread
 from tests.serve_process import free_port
 
 
@@ -23,12 +21,7 @@ def client_address_seen(settings: Settings) -> str:
 
     port = free_port()
     server = web_server(settings.model_copy(update={"http_port": port}), app)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread = start_in_thread(server)
     try:
         return httpx.get(f"http://127.0.0.1:{port}/whoami",
                          headers={"X-Forwarded-For": "203.0.113.9"}).json()["host"]

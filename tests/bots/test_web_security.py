@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 import time
 
 import httpx
@@ -24,7 +23,7 @@ from storage.forget import forget_person
 from storage.media_store import MediaStore
 from storage.retention import purge_orphan_media
 from storage.transcript import TranscriptStore
-from tests.bots.web_helpers import WEB_SECRET, HeldSubmitter, bearer
+from tests.bots.web_helpers import WEB_SECRET, HeldSubmitter, bearer, start_in_thread
 from tests.engine import media_samples as samples
 from tests.serve_process import free_port
 
@@ -155,12 +154,7 @@ def live_server(settings, transcripts):
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    thread = start_in_thread(server)
     yield port
     server.should_exit = True
     thread.join(timeout=10)

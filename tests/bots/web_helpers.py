@@ -4,6 +4,8 @@ fake submitter whose replies can be held back (no model needed)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 
 from bots.web.identity import Identities
@@ -45,3 +47,14 @@ class HeldSubmitter:
 
     def close(self) -> None:
         pass
+
+
+def start_in_thread(server) -> threading.Thread:
+    """Run a uvicorn.Server in a daemon thread and wait until it accepts connections."""
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start in 30 s"
+        time.sleep(0.05)
+    return thread
