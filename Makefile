@@ -1,6 +1,7 @@
 # Two commands set up everything on a fresh machine:
 #   make run    install into .venv and start the bot on the embedded default
 #   make test   install what the tests need and run the suite (real Redis and PostgreSQL)
+#   make check  while developing: ruff and the tests that need no service and no real model
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ DATA_DIR ?= data
 RUN_DEBS := libcairo2 fonts-noto-color-emoji libraqm0 libfribidi0 libgl1 libglib2.0-0 wordnet-base wordnet-sense-index
 TEST_DEBS := $(RUN_DEBS) redis-server postgresql chromium docker-compose
 
-.PHONY: run test install install-test debs debs-test twemoji stickers models lint bench clean
+.PHONY: run test check install install-test debs debs-test twemoji stickers models lint bench clean
 
 run: install debs stickers models
 	$(BIN)/stickerbot serve
@@ -19,6 +20,13 @@ run: install debs stickers models
 test: install-test debs-test twemoji
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The fast loop: tests/conftest.py marks every test that uses the PostgreSQL/Redis
+# fixtures `services` and every one that uses the real models or the default pack `slow`
+# (from the fixtures it asks for); both are left out here, and `make test` runs them.
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not services and not slow"
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

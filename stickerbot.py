@@ -11,10 +11,12 @@
     stickerbot stickers list [--emotion E]
     stickerbot simulate [--sessions N] [--out FILE] [--seed S] [--backend local|openai] ...
     stickerbot profiles expand --target N --out FILE
-    stickerbot train [--preset cpu-small] [--stages perception,alignment,emotion,joint]
+    stickerbot train [--preset tiny|cpu-small|paper] [--llm-path D --vision-path D --sd-path D]
+                     [--stages perception,alignment,emotion,joint]
                      --sessions FILE [--val-sessions FILE] [--out DIR] [--version V]
     stickerbot purge [--days N]                 retention: old conversations, orphaned media
-    stickerbot evaluate (--split FILE --predictions FILE... | --transcripts [--since D]
+    stickerbot evaluate (--split FILE [--predictions FILE...] [--replay tuned --replay untuned]
+                        | --transcripts [--since D]
                         [--until D] [--platform P] [--model-version V]) [--out DIR] [--judge]
     stickerbot evaluate-human --key KEY.json --filled RATER=CSV... [--results RESULTS.json]
     stickerbot evaluate-safety [--out DIR] [--serve URL]   false crisis replies, recall
@@ -27,7 +29,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.settings import Settings
+from settings import Settings
 
 log = logging.getLogger("stickerbot")
 
@@ -316,7 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
 
     trainer = commands.add_parser("train", help="train PEGS stages into a checkpoint")
-    trainer.add_argument("--preset", choices=["tiny", "cpu-small"], default="cpu-small")
+    trainer.add_argument("--preset", choices=["tiny", "cpu-small", "paper"], default="cpu-small",
+                         help="paper: the paper's hyperparameters; needs --llm-path and "
+                              "--vision-path")
+    trainer.add_argument("--llm-path", help="local LLM folder (Hugging Face layout)")
+    trainer.add_argument("--vision-path",
+                         help="local CLIP, SigLIP or BLIP-2 folder for the input side")
+    trainer.add_argument("--sd-path", help="local Stable Diffusion folder (diffusers layout)")
+    trainer.add_argument("--device", help="cuda or cpu (default: cuda when there is one)")
     trainer.add_argument("--stages", default="perception,alignment,emotion,joint",
                          help="comma-separated: perception, alignment, emotion, joint, "
                               "text-only, tool")
@@ -342,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--split", type=Path, help="STICKERCONV test sessions (JSONL/JSON)")
     evaluation.add_argument("--predictions", type=Path, action="append", default=[],
                             help="replies to --split, JSON lines (repeatable)")
+    evaluation.add_argument("--replay", action="append", default=[],
+                            help="answer the --split's user turns now with: tuned, untuned, "
+                            "pegs (or corpus: the split's own replies, scored alike)")
+    evaluation.add_argument("--dialogues", type=int, help="replay only the first N dialogues")
     evaluation.add_argument("--transcripts", action="store_true",
                             help="score the bot's logged conversations instead")
     evaluation.add_argument("--since", help="transcripts from this ISO date/time (UTC)")
@@ -374,16 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     safety = commands.add_parser("evaluate-safety", help="false crisis replies on ordinary "
                                  "conversation and recall per risk level")
-    safety.add_argument("--out", type=Path, default=Path("safety-report"),
-                        help="report folder (safety.md, safety.json, safety.png)")
-    safety.add_argument("--model-dir", type=Path, help="a crisis model other than the "
-                        "committed one")
-    safety.add_argument("--serve", metavar="URL",
-                        help="also send the turns through a running stickerbot serve")
-    safety.add_argument("--ordinary-sample", type=int, default=150,
-                        help="with --serve: how many ordinary conversations to send")
-    safety.add_argument("--risk-per-level", type=int,
-                        help="with --serve: at most this many risk lines per level")
+    from training.safety.evaluate import add_arguments
+
+    add_arguments(safety)
     safety.set_defaults(func=cmd_evaluate_safety)
 
     purge = commands.add_parser("purge", help="delete conversations past the retention "

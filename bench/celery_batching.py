@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.latency import MESSAGES, percentile  # noqa: E402
 from bench.machine import describe_machine  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from settings import Settings  # noqa: E402
 
 
 def celery_batches_worker() -> None:

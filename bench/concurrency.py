@@ -47,7 +47,7 @@ def start_serve(data_dir: Path, stickers: Path, models: Path,
                 env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     (data_dir / "stickers").symlink_to(stickers.resolve())
     port = free_port()
-    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 (open while serve runs)
+    log = open(data_dir / "serve.log", "wb")  # open while serve runs
     process = subprocess.Popen(
         [sys.executable, str(REPO / "stickerbot.py"), "serve"], cwd=REPO, stdout=log,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

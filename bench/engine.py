@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from bench.machine import describe_machine  # noqa: E402
-from engine.fast_llm import FastChatLLM  # noqa: E402
-from engine.llm import ChatLLM, LLMConfig  # noqa: E402
+from bench.machine import describe_machine
+from engine.fast_llm import FastChatLLM
+from engine.llm import ChatLLM, LLMConfig
 
 PROMPTS = [
     "I just got my dream job!", "My dog died this morning and I can't stop crying.",
@@ -69,16 +69,18 @@ def reply_latency(replies: int) -> None:
     from engine.pegs.reply import checkpoint_root, load_pegs_reply_model
     from engine.perception import Perceiver
     from engine.responder import ConversationState, Responder
-    from engine.settings import Settings
+    from engine.safety.policy import load_safety_policy
     from engine.stickers import StickerLibrary
     from engine.types import UserTurn
+    from settings import Settings
 
     settings = Settings(llm_engine="ct2")
     library = StickerLibrary.load(settings.stickers_dir)
     model = load_pegs_reply_model(settings, library, checkpoint_root(settings))
     fast = model.fast
     perceiver = Perceiver(EmotionClassifier.load(TextEncoder()), library, ocr=False)
-    responder = Responder(perceiver, model, sticker_rate=settings.sticker_rate)
+    safety = load_safety_policy(settings, perceiver.classifier.encoder, library)
+    responder = Responder(perceiver, model, sticker_rate=settings.sticker_rate, safety=safety)
     seconds: dict[str, list[float]] = {"torch": [], "ct2": []}
     stickers = {"torch": 0, "ct2": 0}
     for i in range(replies):
@@ -107,8 +109,8 @@ def held_out(sessions: Path) -> list[tuple[list[dict[str, str]], str]]:
     from engine.embeddings import TextEncoder
     from engine.emotion import EmotionClassifier
     from engine.perception import Perceiver
-    from engine.settings import Settings
     from engine.stickers import StickerLibrary
+    from settings import Settings
     from training.data import dialogue_samples, read_sessions
 
     library = StickerLibrary.load(Settings().stickers_dir)
@@ -127,7 +129,7 @@ def torch_log_likelihood(model: torch.nn.Module, prompt: list[int], target: list
 def perplexity(sessions: Path, torch_llm: ChatLLM, fast_llm: FastChatLLM) -> None:
     from engine.pegs.fast import FastPegsDecoder
     from engine.pegs.reply import checkpoint_root
-    from engine.settings import Settings
+    from settings import Settings
 
     data = held_out(sessions)
     tok = torch_llm.tokenizer

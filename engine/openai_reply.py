@@ -22,12 +22,18 @@ from typing import TYPE_CHECKING
 
 from engine.backends import BackendError, ChatBackend, OpenAIBackend
 from engine.llm import Generation, trim_to_sentence
-from engine.pegs.tool_reply import TOOL_ACTION, find_action
 from engine.prompting import clean_reply, fit_messages
-from engine.reply_model import ModelReply, ReplyModel, ReplyRequest, RetrievalReplyModel
+from engine.reply_model import (
+    TOOL_ACTION,
+    ModelReply,
+    ReplyModel,
+    ReplyRequest,
+    RetrievalReplyModel,
+    find_action,
+)
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
     from engine.stickers import StickerIndex, StickerLibrary
 
 log = logging.getLogger(__name__)
@@ -131,18 +137,17 @@ def check_server(backend: OpenAIBackend) -> None:
                            f"(setting STICKERBOT_LLM_MODEL); it serves: {shown}")
 
 
-def load_openai_reply_model(settings: Settings, library: StickerLibrary,
+def load_openai_reply_model(settings: EngineSettings, library: StickerLibrary,
                             index: StickerIndex) -> ReplyModel:
     """The reply model for STICKERBOT_REPLY_LLM=openai, after checking the server."""
-    from engine.backends.factory import build_backend
+    from engine.backends.factory import openai_backend
 
     choice = {"auto": "retrieval"}.get(settings.reply_model, settings.reply_model)
     if choice not in STICKER_CHOICES:
         raise ValueError(f"STICKERBOT_REPLY_MODEL={settings.reply_model} needs the local LLM "
                          f"(PEGS reads its hidden states); with STICKERBOT_REPLY_LLM=openai "
                          f"choose one of auto, {', '.join(STICKER_CHOICES)}")
-    backend = build_backend(settings, kind="openai", cache=False)
-    assert isinstance(backend, OpenAIBackend)
+    backend = openai_backend(settings)
     check_server(backend)
     llm = RemoteLLM(backend, max_new_tokens=settings.max_new_tokens,
                     temperature=settings.temperature, seed=settings.seed)

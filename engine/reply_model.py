@@ -1,20 +1,23 @@
 """The seam between the responder and the model that writes a reply.
 
-A `ReplyModel` turns planned requests into text plus an optional sticker. Today's
-implementation writes text with the LLM, then retrieves a sticker from the library
-by the planned emotion and the reply's words; PEGS (engine/pegs/reply.py) is the
-other `ReplyModel`: it decides on its own `[IMG]` tokens.
+A `ReplyModel` turns planned requests into text plus an optional sticker.
+`RetrievalReplyModel` writes text with the LLM and takes a library sticker: the one the
+LLM asked for with a sticker action (the corpus-tuned LLM, engine/tuned_llm.py, writes
+`[sticker: <description>]` where its training dialogues had a sticker), else one found
+by the planned emotion and the reply's words. PEGS (engine/pegs/reply.py) is the other
+`ReplyModel`: it decides on its own `[IMG]` tokens.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from engine.planning import ReplyPlan
 from engine.prompting import clean_reply
-from engine.types import StickerChoice
+from engine.types import NEGATIVE_EMOTIONS, Emotion, StickerChoice
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -27,6 +30,20 @@ log = logging.getLogger(__name__)
 # A sticker of the plan's first-choice emotion wins over a slightly closer one of a
 # fallback emotion.
 PREFERRED_EMOTION_BONUS = 0.05
+# For someone upset, the model's sticker must be among this many best matches of the plan's
+# comfort query in each planned emotion (a hug, a teddy bear; not a laughing or shocked face).
+COMFORT_CHOICES = 12
+
+TOOL_ACTION = "[sticker: {}]"  # how a tuned model asks for a sticker after its reply
+_ACTION = re.compile(r"\[\s*sticker\s*:\s*([^\]\n]{1,200})\]", re.IGNORECASE)
+
+
+def find_action(text: str) -> tuple[str, str | None]:
+    """The text without its sticker action, and the action's description (or None)."""
+    match = _ACTION.search(text)
+    if match is None:
+        return text, None
+    return _ACTION.sub(" ", text), match.group(1).strip() or None
 
 
 @dataclass
@@ -63,22 +80,62 @@ class ReplyModel(Protocol):
 
 
 class RetrievalReplyModel:
-    """LLM text, then a library sticker chosen by planned emotion and reply text."""
+    """LLM text, then a library sticker: the LLM's own choice (`sticker_actions`), else
+    one chosen by planned emotion and reply text."""
 
-    def __init__(self, llm: ChatLLM, library: StickerLibrary, index: StickerIndex) -> None:
+    def __init__(self, llm: ChatLLM, library: StickerLibrary, index: StickerIndex, *,
+                 sticker_actions: bool = False) -> None:
         self.llm = llm
         self.library = library
         self.index = index
+        # True for an LLM tuned to write sticker actions: it decides when a sticker fits
+        # (within what the sticker-rate control allows) and which one.
+        self.sticker_actions = sticker_actions
         self.version = f"{llm.version}+ret"
 
     def reply(self, requests: list[ReplyRequest]) -> list[ModelReply]:
         generations = self.llm.generate([r.messages for r in requests])
         replies = []
         for request, generation in zip(requests, generations, strict=True):
-            text = clean_reply(generation.text)
-            sticker = self.pick_sticker(request, text) if request.want_sticker else None
+            text, action = find_action(generation.text)
+            text = clean_reply(text)
+            sticker = None
+            if request.want_sticker and self.sticker_actions and action:
+                sticker = self.sticker_for_action(request, action)
+            elif request.want_sticker and (not self.sticker_actions or request.force_sticker):
+                sticker = self.pick_sticker(request, text)
             replies.append(ModelReply(text, sticker, generation.new_tokens))
         return replies
+
+    @property
+    def chooses_stickers(self) -> bool:
+        """Whether the model decides when a sticker fits (the responder then lets it send
+        stickers in consecutive turns, within the sticker rate)."""
+        return self.sticker_actions
+
+    def sticker_for_action(self, request: ReplyRequest, action: str) -> StickerChoice | None:
+        """The library sticker whose description is closest to the action's. When its
+        mood does not suit the person's (a laughing face for bad news, a shocked face for
+        grief), the plan's sticker takes its place: comfort for pain, not surprise."""
+        hits = self.index.search(action, k=1, exclude=request.exclude_sticker_ids)
+        if not hits:
+            return None
+        sticker, score = hits[0]
+        if not self.suits(sticker, request.plan):
+            log.info("the model's sticker %s (%s) does not suit %s: the plan's instead",
+                     sticker.id, sticker.emotion.value, request.plan.user_emotion.value)
+            return self.pick_sticker(request, action)
+        return library_choice(self.library, sticker, score)
+
+    def suits(self, sticker: Sticker, plan: ReplyPlan) -> bool:
+        """Whether a sticker's mood suits what the person feels: for someone upset, one of
+        the closest matches of the plan's comfort query; for someone happy, not a gloomy one."""
+        if plan.user_emotion in NEGATIVE_EMOTIONS:
+            return any(hit.id == sticker.id for emotion in plan.sticker_emotions
+                       for hit, _ in self.index.search(plan.sticker_query, emotion=emotion,
+                                                       k=COMFORT_CHOICES))
+        return not (sticker.emotion in NEGATIVE_EMOTIONS
+                    and plan.user_emotion == Emotion.happiness)
 
     def pick_sticker(self, request: ReplyRequest, text: str) -> StickerChoice | None:
         query = f"{request.plan.sticker_query}. {text}"

@@ -16,15 +16,15 @@ from engine.planning import plan_reply, should_send_sticker, sticker_overdue
 from engine.prompting import build_messages
 from engine.reply_model import ReplyModel, ReplyRequest
 from engine.safety.check_in import SafetyState
-from engine.safety.policy import CRISIS_VERSION, REPLY, SafetyDecision
-from engine.types import Emotion, HistoryTurn, Perception, Reply, StickerChoice, UserTurn
+from engine.safety.policy import CRISIS_VERSION, SafetyDecision
+from engine.types import Emotion, HistoryTurn, Perception, Reply, UserTurn
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from engine.perception import Perceiver
     from engine.safety.policy import SafetyPolicy
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,11 @@ def turn_images(turn: UserTurn, images: dict[str, Image.Image] | None) -> list[I
 
 class Responder:
     def __init__(self, perceiver: Perceiver, model: ReplyModel, *, sticker_rate: float,
-                 safety: SafetyPolicy | None = None) -> None:
+                 safety: SafetyPolicy) -> None:
         self.perceiver = perceiver
         self.model = model
         self.sticker_rate = sticker_rate
-        # engine.safety: crisis replies before generation, output checks after. Without
-        # one (some tests), replies still pass the injection output filter, and only
-        # library stickers are sent.
-        self.safety = safety
+        self.safety = safety  # crisis replies before generation, output checks after
 
     @property
     def version(self) -> str:
@@ -94,10 +91,9 @@ class Responder:
         started = time.perf_counter()
         perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
         plans = [plan_reply(perception) for perception in perceptions]
-        decisions = (self.safety.decide([p.turn for p in pending], perceptions,
-                                        [p.state.history for p in pending],
-                                        [p.state.safety for p in pending])
-                     if self.safety is not None else [REPLY] * len(pending))
+        decisions = self.safety.decide([p.turn for p in pending], perceptions,
+                                       [p.state.history for p in pending],
+                                       [p.state.safety for p in pending])
         requests = []
         for p, perception, plan, decision in zip(pending, perceptions, plans, decisions,
                                                  strict=True):
@@ -107,7 +103,10 @@ class Responder:
                 target_rate=self.sticker_rate,
                 bot_turns=p.state.bot_turns,
                 bot_sticker_turns=p.state.bot_sticker_turns,
-                last_bot_turn_had_sticker=p.state.last_bot_turn_had_sticker,
+                # A model that chooses its own stickers may send two in a row.
+                last_bot_turn_had_sticker=(p.state.last_bot_turn_had_sticker
+                                           and not getattr(self.model, "chooses_stickers",
+                                                           False)),
                 user_sent_sticker=p.turn.has_sticker,
                 # Not on the answer to a check-in: no playful picture after "are you safe?"
                 enabled=(p.turn.stickers_enabled and p.state.stickers_enabled
@@ -138,8 +137,9 @@ class Responder:
                 replies.append(self._safety_reply(p.turn, perception, decision, latency_ms))
                 continue
             output, request = next(outputs), next(answered)
-            text, sticker, note = self._reviewed(p.turn, output.text, output.sticker,
-                                                 request.messages[0]["content"])
+            reviewed = self.safety.review(p.turn, output.text, output.sticker,
+                                          request.messages[0]["content"])
+            text, sticker, note = reviewed.text, reviewed.sticker, reviewed.note
             if not text:
                 log.warning("model gave an empty reply; using the fallback sentence")
                 text = FALLBACK_TEXT
@@ -158,33 +158,10 @@ class Responder:
             )
         return replies
 
-    def _reviewed(self, turn: UserTurn, text: str, sticker: StickerChoice | None,
-                  system_prompt: str) -> tuple[str, StickerChoice | None, str | None]:
-        if self.safety is not None:
-            out = self.safety.review(turn, text, sticker, system_prompt)
-            return out.text, out.sticker, out.note
-        from engine.safety.injection import filter_reply
-
-        text, changed = filter_reply(text, system_prompt)
-        note = f"reply filtered: {changed}" if changed else None
-        if sticker is not None and not self._in_library(sticker.id):
-            log.warning("no safety policy: a sticker outside the library was dropped")
-            sticker, note = None, "; ".join(filter(None, [note, "sticker refused: no gate"]))
-        return text, sticker, note
-
-    def _in_library(self, sticker_id: str) -> bool:
-        if self.perceiver.library is None:
-            return False
-        try:
-            self.perceiver.library.get(sticker_id)
-        except KeyError:
-            return False
-        return True
-
     def _safety_reply(self, turn: UserTurn, perception: Perception, decision: SafetyDecision,
                       latency_ms: int) -> Reply:
         """The written crisis reply or check-in question: never generated, no sticker."""
-        assert self.safety is not None and decision.label is not None
+        assert decision.label is not None
         log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,
                     turn.task_id)
         text = (self.safety.crisis_text(decision.label, turn) if decision.action == "crisis"
@@ -203,12 +180,13 @@ class Responder:
         )
 
 
-def load_responder(settings: Settings) -> Responder:
+def load_responder(settings: EngineSettings) -> Responder:
     """Build the default responder from local models and the built sticker library."""
     from engine.embeddings import TextEncoder
     from engine.emotion import EmotionClassifier
     from engine.fast_llm import load_chat_llm
     from engine.llm import LLMConfig
+    from engine.pegs.reply import served_checkpoint
     from engine.perception import Perceiver
     from engine.reply_model import RetrievalReplyModel
     from engine.stickers import StickerIndex, StickerLibrary
@@ -219,15 +197,7 @@ def load_responder(settings: Settings) -> Responder:
     index = StickerIndex.load(settings.stickers_dir, library, encoder)
     classifier = EmotionClassifier.load(encoder)
     perceiver = Perceiver(classifier, library, ocr=settings.ocr)
-    checkpoint = None
-    if settings.reply_llm == "local" and settings.reply_model != "retrieval":
-        from engine.pegs.reply import checkpoint_root
-
-        checkpoint = checkpoint_root(settings)
-        if checkpoint is None and settings.reply_model != "auto":
-            raise FileNotFoundError(f"STICKERBOT_REPLY_MODEL={settings.reply_model} needs a "
-                                    "checkpoint: set STICKERBOT_PEGS_CHECKPOINT (train one: "
-                                    "stickerbot train)")
+    checkpoint = served_checkpoint(settings)
     model: ReplyModel
     if settings.reply_llm == "openai":  # replies from a server (issue 19)
         from engine.openai_reply import load_openai_reply_model
@@ -245,11 +215,11 @@ def load_responder(settings: Settings) -> Responder:
 
         model = load_pegs_reply_model(settings, library, checkpoint)
     else:
-        if settings.reply_model == "auto":
-            log.info("no PEGS checkpoint: replies come from the retrieval reply model")
+        from engine.tuned_llm import chat_llm_path
+
         llm = load_chat_llm(
             LLMConfig(
-                path=settings.llm_path,
+                path=chat_llm_path(settings),
                 cache_dir=settings.model_cache_dir,
                 max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature,
@@ -257,7 +227,9 @@ def load_responder(settings: Settings) -> Responder:
             ),
             settings.llm_engine,  # ct2 (engine/fast_llm.py) or torch
         )
-        model = RetrievalReplyModel(llm, library, index)
+        # The tuned default LLM chooses its own stickers (engine/reply_model.py).
+        model = RetrievalReplyModel(llm, library, index,
+                                    sticker_actions=not settings.llm_path and settings.llm_tuned)
     log.info("reply model %s", model.version)
     from engine.safety.policy import load_safety_policy
 

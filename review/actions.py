@@ -151,9 +151,10 @@ async def start_evaluation(request: Request,
                            form: Annotated[EvaluationForm, Form()]) -> Response:
     runs = context(request).runs
     try:
-        runs.start(since=day_start(form.since), until=day_start(form.until, end=True),
-                   platform=form.platform, model_version=form.model_version,
-                   judge=form.judge == "on", judge_samples=form.judge_samples)
+        await run_in_threadpool(lambda: runs.start(
+            since=day_start(form.since), until=day_start(form.until, end=True),
+            platform=form.platform, model_version=form.model_version,
+            judge=form.judge == "on", judge_samples=form.judge_samples))
     except ValueError:
         return RedirectResponse(f"{root(request)}/evaluations?error=busy", status_code=303)
     return RedirectResponse(f"{root(request)}/evaluations?done=started", status_code=303)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import io
 import logging
-import re
 import secrets
 from typing import Any
 
@@ -33,11 +32,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from engine.media import MediaError, decode_file
-from engine.settings import Settings
+from engine.safety.sticker_check import GENERATED_NAME
 from engine.stickers import StickerLibrary
 from review import actions, auth, pages
 from review.evaluations import EvaluationRuns, Evaluator
 from review.params import MediaIndex, RowId
+from review.settings import ReviewSettings
 from review.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -55,10 +55,10 @@ from storage.db import Database
 from storage.media_store import MediaStore
 from storage.models import Message
 from storage.transcript import TranscriptStore
+from storage.transcript_store import transcript_store
 
 log = logging.getLogger(__name__)
 
-GENERATED_NAME = re.compile(r"[0-9a-f]{16,64}\.png")  # as bots/web/app.py serves them
 # Forms and JSON here are small: an export of 10,000 ids is about 100 KB.
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_FILES = {"review.css": "text/css", "review.js": "text/javascript"}
@@ -69,7 +69,7 @@ CSP = ("default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self';
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-def create_review_app(settings: Settings, library: StickerLibrary, *,
+def create_review_app(settings: ReviewSettings, library: StickerLibrary, *,
                       db: Database | None = None, transcripts: TranscriptStore | None = None,
                       media_store: MediaStore | None = None,
                       evaluator: Evaluator | None = None, bertscore: bool = True) -> FastAPI:
@@ -78,8 +78,6 @@ def create_review_app(settings: Settings, library: StickerLibrary, *,
     if db is None:
         db = Database(settings.resolved_database_url)
     if transcripts is None:
-        from bots.serve import transcript_store
-
         transcripts = transcript_store(settings, db)
     # Bodies are capped as they arrive, for every route: the login form needs no login.
     app = FastAPI(title="StickerBot review", docs_url=None, redoc_url=None, openapi_url=None,
@@ -140,7 +138,7 @@ def _field(location: Any) -> str:
     return ".".join(names) or "request"
 
 
-def mount_review(app: FastAPI, settings: Settings, library: StickerLibrary) -> FastAPI:
+def mount_review(app: FastAPI, settings: ReviewSettings, library: StickerLibrary) -> FastAPI:
     """Mount the dashboard at /review of `app` (the web chat); `stickerbot serve` and
     `stickerbot review` call this, so bots/ never imports review/."""
     review = create_review_app(settings, library)

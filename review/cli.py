@@ -9,8 +9,8 @@ import os
 import sys
 from typing import TextIO
 
-from engine.settings import Settings
 from review.auth import OperatorError, add_operator
+from review.settings import ReviewSettings
 from storage.db import Database
 
 PASSWORD_ENV = "STICKERBOT_REVIEW_PASSWORD"
@@ -28,7 +28,7 @@ def read_password(password_stdin: bool, stdin: TextIO | None = None) -> str:
     return first
 
 
-def add_operator_command(settings: Settings, username: str, *, password_stdin: bool = False,
+def add_operator_command(settings: ReviewSettings, username: str, *, password_stdin: bool = False,
                          replace: bool = False) -> int:
     password = read_password(password_stdin)
     db = Database(settings.resolved_database_url)

@@ -1,111 +1,59 @@
-"""Evaluation runs started from the dashboard, each in a background thread of this process.
+"""Evaluation runs started from the dashboard: jobs on queue "cpu" (tasks/jobs.py).
 
 A run scores the selected logged replies with training.evaluation (the same code as
 `stickerbot evaluate --transcripts`) and stores its scores, per system and per reply, in
-evaluation_scores. While it runs, its state lives here (running, done, failed); once
-done its scores are in the database, so earlier runs (also from the command line) are
-listed from there after a restart.
+evaluation_scores. A `stickerbot worker --queues cpu` runs it (on the embedded profile,
+a thread of this process); its state and progress are a row of `jobs`, so the page
+shows it after a restart of the dashboard. Earlier runs (also from the command line)
+are listed from evaluation_scores.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.settings import Settings
+from review.settings import ReviewSettings
 from storage.db import Database
-from storage.models import EvaluationScore, utcnow
+from storage.models import EvaluationScore, Job
+from tasks import jobs as job_queue
+from tasks.jobs import Evaluator
 
-log = logging.getLogger(__name__)
-
-Evaluator = Callable[..., tuple[str, dict[str, Any]]]
-
-
-def default_evaluator() -> Evaluator:
-    from training.evaluation.run import evaluate_transcripts
-
-    return evaluate_transcripts
-
-
-@dataclass
-class Job:
-    id: str
-    params: dict[str, Any]
-    state: str = "running"  # running | done | failed
-    started_at: datetime = field(default_factory=utcnow)
-    finished_at: datetime | None = None
-    run_id: str | None = None
-    error: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+KIND = "evaluate"
 
 
 class EvaluationRuns:
-    """Starts runs and remembers their state; one run at a time (they share the CPU
-    with the replies)."""
+    """Starts runs and reads their state; one run at a time (they share the CPU with the
+    replies)."""
 
-    def __init__(self, db: Database, settings: Settings,
+    def __init__(self, db: Database, settings: ReviewSettings,
                  evaluator: Evaluator | None = None, *, bertscore: bool = True) -> None:
         self.db, self.settings = db, settings
-        self.evaluator = evaluator
+        self.evaluator = evaluator  # in-process runs only; a worker uses the real one
         self.bertscore = bertscore
-        self.jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
+        if settings.uses_embedded_queue:  # runs of this process died with it
+            job_queue.fail_interrupted(db)
+
+    def jobs(self) -> list[Job]:
+        """The runs started from the dashboard, newest first."""
+        return job_queue.list_jobs(self.db, KIND)
 
     def running(self) -> Job | None:
-        with self._lock:
-            return next((j for j in self.jobs.values() if j.state == "running"), None)
+        return job_queue.unfinished_job(self.db, KIND)
 
     def start(self, *, since: datetime | None = None, until: datetime | None = None,
               platform: str | None = None, model_version: str | None = None,
-              judge: bool = False, judge_samples: int = 5) -> Job:
-        """Start a run in the background; ValueError while another one runs."""
-        params = {"since": since, "until": until, "platform": platform or None,
-                  "model_version": model_version or None, "judge": judge,
-                  "judge_samples": judge_samples}
-        with self._lock:
-            if any(j.state == "running" for j in self.jobs.values()):
-                raise ValueError("An evaluation is running already; wait for it to finish.")
-            job = Job(id=uuid.uuid4().hex[:12], params=params)
-            self.jobs[job.id] = job
-        threading.Thread(target=self._run, args=(job,), name=f"evaluate-{job.id}",
-                         daemon=True).start()
-        return job
-
-    def _run(self, job: Job) -> None:
-        p = job.params
-        try:
-            evaluate = self.evaluator or default_evaluator()
-            judge_backend = None
-            if p["judge"]:
-                from engine.backends.factory import build_backend
-
-                judge_backend = build_backend(self.settings)
-            out = Path(self.settings.data_dir) / "eval" / f"review-{job.id}"
-            run_id, results = evaluate(
-                self.db, self.settings, since=p["since"], until=p["until"],
-                platform=p["platform"], model_version=p["model_version"],
-                judge_backend=judge_backend, judge_samples=p["judge_samples"],
-                bertscore=self.bertscore, out=out)
-            job.run_id = run_id
-            job.summary = {system: scores.get("n") for system, scores in
-                           (results.get("systems") or {}).items()}
-            job.state = "done"
-        except LookupError as error:  # nothing matched the selection
-            job.error, job.state = str(error), "failed"
-        except Exception as error:  # shown on the page; the traceback goes to the log
-            log.exception("evaluation run %s failed", job.id)
-            job.error = f"{type(error).__name__}: {error}"[:500]
-            job.state = "failed"
-        finally:
-            job.finished_at = utcnow()
+              judge: bool = False, judge_samples: int = 5) -> str:
+        """Queue a run; ValueError while another one is queued or running."""
+        if self.running() is not None:
+            raise ValueError("An evaluation is running already; wait for it to finish.")
+        params = {"since": since.isoformat() if since else None,
+                  "until": until.isoformat() if until else None,
+                  "platform": platform or None, "model_version": model_version or None,
+                  "judge": judge, "judge_samples": judge_samples, "bertscore": self.bertscore}
+        return job_queue.submit(self.db, self.settings, KIND, params, evaluator=self.evaluator)
 
     def stored_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Runs whose scores are in the database, newest first."""

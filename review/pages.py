@@ -17,11 +17,12 @@ from review.metrics import EMOTIONS, dashboard_metrics, window
 from review.params import ListQuery, RowId, RunId
 from review.web import context, render
 from storage.models import Message
+from tasks.jobs import UNFINISHED
 
 router = APIRouter()
 
 NOTICES = {"deleted": "The user's data was deleted.", "marked": "Saved.",
-           "started": "The evaluation run started."}
+           "started": "The evaluation run is queued; this page follows its progress."}
 RUN_ERRORS = {"busy": "An evaluation is running already; wait for it to finish."}
 
 
@@ -131,29 +132,31 @@ async def metrics_json(request: Request, days: Days = 30) -> Response:
 
 
 def _job_json(job: Any) -> dict[str, Any]:
-    return {"id": job.id, "state": job.state, "run_id": job.run_id, "error": job.error,
-            "started_at": job.started_at.isoformat(),
+    result = job.result or {}
+    return {"id": job.id, "state": job.state, "progress": job.progress,
+            "run_id": result.get("run_id"), "error": job.error,
+            "started_at": job.created_at.isoformat(),
             "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-            "summary": job.summary}
+            "summary": result.get("summary") or {}}
 
 
 @router.get("/evaluations")
 async def evaluations(request: Request) -> Response:
     runs = context(request).runs
     stored = await run_in_threadpool(runs.stored_runs)
-    jobs = sorted(runs.jobs.values(), key=lambda j: j.started_at, reverse=True)
+    jobs = await run_in_threadpool(runs.jobs)
     with context(request).db.session() as s:
         platforms = queries.platforms(s)
     return render(request, "evaluations.html", jobs=jobs, stored=stored,
-                  platforms=platforms, running=runs.running() is not None,
+                  platforms=platforms, running=any(j.state in UNFINISHED for j in jobs),
                   error=RUN_ERRORS.get(request.query_params.get("error", ""), ""),
                   notice=NOTICES.get(request.query_params.get("done", ""), ""))
 
 
 @router.get("/api/evaluations")
 async def evaluations_json(request: Request) -> Response:
-    runs = context(request).runs
-    return JSONResponse({"jobs": [_job_json(j) for j in runs.jobs.values()]})
+    jobs = await run_in_threadpool(context(request).runs.jobs)
+    return JSONResponse({"jobs": [_job_json(j) for j in jobs]})
 
 
 @router.get("/evaluations/{run_id}")

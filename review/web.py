@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 
-from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from review import auth
 from review.evaluations import EvaluationRuns
+from review.settings import ReviewSettings
 from storage.db import Database
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
@@ -36,7 +36,7 @@ CSRF_HEADER = "x-csrf-token"
 
 @dataclass
 class ReviewContext:
-    settings: Settings
+    settings: ReviewSettings
     library: StickerLibrary
     db: Database
     transcripts: TranscriptStore

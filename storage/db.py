@@ -34,14 +34,6 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
-def mask_url(url: str | URL) -> str:
-    """The URL as it may be shown in logs and errors: password replaced by ***."""
-    try:
-        return normalise_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL may still hold a secret: show none of it
-        return "<unparsable database URL>"
-
-
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     try:

@@ -289,3 +289,24 @@ class ReviewMark(Base):
     source: Mapped[str] = mapped_column(String(16), default="operator")  # or "safety"
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Job(Base):
+    """A long job (evaluation, simulation, training) on the cpu queue (tasks/jobs.py), or in
+    the process that started it on the embedded profile: its state outlives the dashboard."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # also the Celery task id
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # evaluate | simulate | train
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(8), default="queued")
+    progress: Mapped[str] = mapped_column(String(200), default="")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,24 +1,28 @@
 """The Celery app and its configuration.
 
-The embedded default runs tasks eagerly in the calling process (no broker), so the
-same task code serves a laptop and a fleet of GPU workers; only configuration differs.
+Two queues: "gpu" for replies (`tasks.respond`, a worker holding the reply model) and
+"cpu" for long jobs (evaluation, simulation, training: tasks/jobs.py, a worker that
+loads only what each job needs). The embedded default runs replies eagerly in the
+calling process and jobs on its threads (no broker), so the same task code serves a
+laptop and a fleet of workers; only configuration differs.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from engine.settings import Settings
+from tasks.settings import TaskSettings
 
 RESPOND_TASK = "respond"
+JOB_TASK_NAMES = ("jobs.evaluate", "jobs.simulate", "jobs.train")
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"
 QUEUES = (GPU_QUEUE, CPU_QUEUE)
 
-celery_app = Celery("stickerbot", include=["tasks.respond"])
+celery_app = Celery("stickerbot", include=["tasks.respond", "tasks.jobs"])
 
 
-def configure_celery(settings: Settings) -> Celery:
+def configure_celery(settings: TaskSettings) -> Celery:
     """Point the app at the broker from settings, or at in-process execution."""
     if settings.uses_embedded_queue:
         celery_app.conf.update(
@@ -31,7 +35,7 @@ def configure_celery(settings: Settings) -> Celery:
     else:
         transport = {
             # A task of a worker that died goes back to the queue after this long: it must
-            # outlast the longest task (Settings checks), or a slow reply runs twice.
+            # outlast the longest task (TaskSettings checks), or a slow reply runs twice.
             "visibility_timeout": settings.visibility_timeout_s,
             # Look for such tasks every 10 s rather than every 100 s.
             "unacked_restore_throttle": 1,
@@ -58,7 +62,8 @@ def configure_celery(settings: Settings) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        task_routes={RESPOND_TASK: {"queue": GPU_QUEUE}},
+        task_routes={RESPOND_TASK: {"queue": GPU_QUEUE},
+                     **{name: {"queue": CPU_QUEUE} for name in JOB_TASK_NAMES}},
         task_default_queue=CPU_QUEUE,
         # One model per worker: take one task at a time, acknowledge only when done so a
         # lost worker's task goes back to the queue.

@@ -81,7 +81,7 @@ class HealthServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:  # http.server's name
                 if self.path == "/healthz":
                     status = outer.checks()
                     code = 200 if all(status.values()) else 503

@@ -16,12 +16,12 @@ from PIL import Image
 from engine.media import MediaError, MediaLimits, decode_file
 from engine.responder import ConversationState, PendingTurn, Responder, load_responder
 from engine.safety.check_in import COOLDOWN_TURNS, SafetyState
-from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from storage.db import Database
 from storage.memory import ConversationMemory, SqlMemory, history_of
 from storage.redis_memory import RedisMemory
 from storage.transcript import TranscriptStore
+from tasks.settings import TaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ NO_REPEAT_WINDOW = 20
 
 @dataclass
 class Runtime:
-    settings: Settings
+    settings: TaskSettings
     responder: Responder
     db: Database
     transcripts: TranscriptStore
     memory: ConversationMemory
 
     @classmethod
-    def load(cls, settings: Settings, responder: Responder | None = None) -> Runtime:
+    def load(cls, settings: TaskSettings, responder: Responder | None = None) -> Runtime:
         db = Database(settings.resolved_database_url)
         db.migrate()
         memory: ConversationMemory = SqlMemory(db)
@@ -146,9 +146,10 @@ def rounds(turns: list[UserTurn]) -> list[list[int]]:
 
 
 _runtime: Runtime | None = None
+_settings: TaskSettings | None = None
 
 
-def init_runtime(settings: Settings, responder: Responder | None = None) -> Runtime:
+def init_runtime(settings: TaskSettings, responder: Responder | None = None) -> Runtime:
     """Load the models once for this process (a worker, or the embedded server)."""
     global _runtime
     if _runtime is None:
@@ -160,14 +161,24 @@ def runtime_loaded() -> bool:
     return _runtime is not None
 
 
+def load_on_first_use(settings: TaskSettings) -> None:
+    """The settings `get_runtime` loads the models with, in a process that has not loaded
+    them yet (a worker's process, or one whose pool sends no worker_process_init)."""
+    global _settings
+    _settings = settings
+
+
 def get_runtime() -> Runtime:
     if _runtime is None:
-        return init_runtime(Settings())
+        if _settings is None:
+            raise RuntimeError("no models loaded: call init_runtime(settings) or "
+                               "load_on_first_use(settings) first")
+        return init_runtime(_settings)
     return _runtime
 
 
 def reset_runtime() -> None:
-    global _runtime
+    global _runtime, _settings
     if _runtime is not None:
         _runtime.db.dispose()
-    _runtime = None
+    _runtime = _settings = None

@@ -27,12 +27,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from tasks.app import GPU_QUEUE, celery_app, configure_celery
 from tasks.batching import TurnBatcher
 from tasks.metrics import ROUNDTRIP_SECONDS, register_queue_depth
 from tasks.respond import answer_turns, respond
+from tasks.settings import TaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ReplyFailed(RuntimeError):
 
 
 class TurnSubmitter:
-    def __init__(self, settings: Settings, reply_timeout_s: float | None = None) -> None:
+    def __init__(self, settings: TaskSettings, reply_timeout_s: float | None = None) -> None:
         self.settings = settings
         # Waiting in line for the model included, as with a broker.
         self.reply_timeout_s = reply_timeout_s or settings.reply_timeout_s
@@ -71,7 +71,7 @@ class TurnSubmitter:
 
 
 class QueueSubmitter:
-    def __init__(self, settings: Settings, retry_every_s: float = 1.0) -> None:
+    def __init__(self, settings: TaskSettings, retry_every_s: float = 1.0) -> None:
         self.settings = settings
         self.retry_every_s = retry_every_s
         configure_celery(settings)
@@ -169,7 +169,7 @@ def _reply_of(task_id: str, meta: dict[str, Any]) -> Reply:
     raise ReplyFailed(f"reply {task_id} failed in the worker: {kind}")
 
 
-def make_submitter(settings: Settings) -> Submitter:
+def make_submitter(settings: TaskSettings) -> Submitter:
     """The in-process submitter on the embedded default, the queue one with a broker."""
     if settings.uses_embedded_queue:
         return TurnSubmitter(settings)

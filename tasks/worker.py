@@ -1,4 +1,5 @@
-"""`stickerbot worker`: a Celery worker that holds one model.
+"""`stickerbot worker`: a Celery worker that holds one model (queue gpu), or runs long
+jobs (queue cpu, tasks/jobs.py) without loading the reply model.
 
 The model is loaded once per worker process when the process starts (the
 worker_process_init signal, which the solo pool sends in the worker itself and the
@@ -27,24 +28,27 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_postrun, task_prerun, worker_process_init
 
-from engine.settings import Settings
 from engine.types import Reply, UserTurn
 from tasks.app import GPU_QUEUE, QUEUES, celery_app, configure_celery
 from tasks.batching import TurnBatcher
+from tasks.jobs import use_worker_settings
 from tasks.metrics import HealthServer, register_queue_depth
 from tasks.respond import use_batcher
-from tasks.runtime import get_runtime, init_runtime, runtime_loaded
+from tasks.runtime import get_runtime, init_runtime, load_on_first_use, runtime_loaded
+from tasks.settings import TaskSettings
 
 log = logging.getLogger(__name__)
 
-_settings: Settings | None = None
 _pool = "solo"
+_queues: list[str] = [GPU_QUEUE]
 _hard_timer: threading.Timer | None = None
 
 
 @worker_process_init.connect
 def _load_models(**_: Any) -> None:
-    init_runtime(_settings or Settings())
+    if GPU_QUEUE not in _queues:  # a jobs worker: each job loads what it needs
+        return
+    get_runtime()  # with the settings run_worker gave
     log.info("models loaded in worker process %d", os.getpid())
 
 
@@ -113,22 +117,24 @@ def _broker_reachable(url: str) -> bool:
         return False
 
 
-def run_worker(settings: Settings, queues: list[str], pool: str = "solo",
+def run_worker(settings: TaskSettings, queues: list[str], pool: str = "solo",
                concurrency: int = 1, loglevel: str = "INFO") -> None:
     """Consume `queues` until stopped; /healthz and /metrics on settings.health_port."""
-    global _settings, _pool
+    global _pool, _queues
     if settings.uses_embedded_queue:
         raise SystemExit("stickerbot worker needs CELERY_BROKER_URL (e.g. redis://host:6379/1); "
                          "without it replies are made inside `stickerbot serve`")
     batching = settings.batch_size > 1 and queues == [GPU_QUEUE] and pool == "solo"
     if batching:
         pool, concurrency = "threads", settings.batch_size
-    _settings, _pool = settings, pool
+    _pool, _queues = pool, queues
+    load_on_first_use(settings)
+    use_worker_settings(settings)
     configure_celery(settings)
     register_queue_depth(settings.celery_broker_url, QUEUES)
     broker = settings.celery_broker_url
     health = HealthServer(settings.health_host, settings.health_port, lambda: {
-        "models_loaded": pool == "prefork" or runtime_loaded(),
+        "models_loaded": pool == "prefork" or GPU_QUEUE not in queues or runtime_loaded(),
         "broker": _broker_reachable(broker),
     }).start()
     if batching:  # the threads pool sends no worker_process_init: load the models here

@@ -30,6 +30,26 @@ if TYPE_CHECKING:  # imported lazily so a broken storage package fails only its 
 
 BACKENDS = ["sqlite", "postgresql"]
 
+# `make check` leaves out tests marked `services` or `slow`; both marks come from the
+# fixtures a test uses (directly or through other fixtures), so a new test is sorted
+# by what it asks for. Tests that load a real model without these fixtures say `slow`.
+SERVICE_FIXTURES = {"postgres_url", "redis_url", "pg_databases", "_pg_module_database"}
+MODEL_FIXTURES = {"encoder", "classifier", "pack_root", "library", "index", "model_cache",
+                  "twemoji_dir"}
+BACKEND_FIXTURES = ("database", "empty_database_url")  # their "postgresql" parameter
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if used & SERVICE_FIXTURES or any(params.get(f) == "postgresql"
+                                          for f in BACKEND_FIXTURES):
+            item.add_marker(pytest.mark.services)
+        if used & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
 
 def _start(starter: Callable[[], Service | None]) -> tuple[Service | None, str]:
     # pytest.fail outside the except block keeps the report to the one useful line.

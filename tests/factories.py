@@ -7,6 +7,8 @@ random, which is fine for tests of the pipeline around it.
 from __future__ import annotations
 
 import functools
+import tempfile
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -65,14 +67,16 @@ def safety_policy(classifier, library, generated_dir, **gate: object):
 
 
 def tiny_responder(classifier, library, index, *, sticker_rate: float = 0.6, safety=None):
-    """The real responder pipeline with the tiny LLM in place of SmolLM2 (and, when
-    given, a safety policy: see `safety_policy`)."""
+    """The real responder pipeline with the tiny LLM in place of SmolLM2, and the real
+    safety policy (`safety_policy`, generated stickers in a fresh folder) unless given."""
     from engine.perception import Perceiver
     from engine.reply_model import RetrievalReplyModel
     from engine.responder import Responder
 
     llm = tiny_llm(max_positions=4096, max_new_tokens=12, quantize="none")
     model = RetrievalReplyModel(llm, library, index)
+    if safety is None:
+        safety = safety_policy(classifier, library, Path(tempfile.mkdtemp()) / "generated")
     return Responder(Perceiver(classifier, library), model, sticker_rate=sticker_rate,
                      safety=safety)
 

@@ -24,7 +24,7 @@ import yaml
 from pydantic import AliasChoices
 
 import stickerbot
-from engine.settings import Settings
+from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cretpass"

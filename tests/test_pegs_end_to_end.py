@@ -75,12 +75,13 @@ def test_the_web_chat_answers_with_pegs(tmp_path, pack_root: Path, model_cache: 
     assert "lost my job" not in log_text, "the person's text leaked into the log"
 
 
-def test_the_committed_checkpoint_is_the_default(tmp_path, pack_root: Path,
-                                                 model_cache: Path) -> None:
+def test_the_committed_checkpoint_answers_when_pegs_is_asked_for(
+        tmp_path, pack_root: Path, model_cache: Path) -> None:
+    # The default (`auto`) is the tuned retrieval model: tests/test_end_to_end.py.
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    with serve(data_dir, pack_root, model_cache, STICKERBOT_STICKER_RATE="1.0",
-               STICKERBOT_OCR="false") as (base, _), \
+    with serve(data_dir, pack_root, model_cache, STICKERBOT_REPLY_MODEL="pegs",
+               STICKERBOT_STICKER_RATE="1.0", STICKERBOT_OCR="false") as (base, _), \
             chat_client(base, timeout=180) as client:
         for text in ["we won the championship!", "I still can't believe it"]:
             response = client.post("/api/chat/messages", json={"text": text})

@@ -16,7 +16,7 @@ from PIL import Image
 
 from engine.pegs.model import PegsModel
 from engine.pegs.reply import pegs_messages, special_pattern
-from engine.pegs.tool_reply import TOOL_ACTION
+from engine.reply_model import TOOL_ACTION
 from engine.stickers import StickerLibrary
 from training.data import Sample
 from training.stages import StageConfig

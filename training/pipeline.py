@@ -2,6 +2,13 @@
 
     stickerbot train --preset cpu-small --sessions data/sim/train.jsonl \
         --val-sessions data/sim/test.jsonl --out engine/pegs/checkpoints/cpu-small --version v1
+    stickerbot train --preset paper --llm-path /models/vicuna-7b \
+        --vision-path /models/blip2-opt-2.7b --sd-path /models/sd-1.5 --sessions ...
+
+Backbones: `--llm-path`, `--vision-path` and `--sd-path` name local model folders (the
+paper preset needs the first two); on `tiny` or `cpu-small` they make a custom profile
+with that preset's sizes. The widths that must match a backbone (sticker features, SD
+text embeddings) are read from its config.
 
 Data per stage: perception on image-caption pairs (a folder or manifest, else the
 sticker library's pictures and captions); alignment and emotion on the library's
@@ -26,7 +33,7 @@ from typing import Any
 import torch
 
 from engine.pegs.checkpoint import list_versions, load_weights, save_checkpoint
-from engine.pegs.config import PegsConfig
+from engine.pegs.config import PegsConfig, backbone_dims
 from engine.pegs.model import PegsModel
 from engine.stickers import StickerLibrary
 from training import data as datasets
@@ -38,6 +45,7 @@ from training.trainer import Trainer, plot_losses
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "training_report.json"
+PRESET_NAMES = ("tiny", "cpu-small", "paper")
 
 
 @dataclass
@@ -58,14 +66,35 @@ class TrainOptions:
     ret_negatives: str | None = None  # overrides every stage's L_ret negatives (batch|library)
     stop_after: int | None = None  # optimizer steps per stage in this call (then resume)
     threads: int | None = None  # torch threads (default: every core)
+    llm_path: str | None = None  # local backbones, replacing the preset's
+    vision_path: str | None = None
+    sd_path: str | None = None
+    device: str | None = None  # default: cuda when there is one, else cpu
     command: str = ""
+
+
+def model_config(options: TrainOptions) -> PegsConfig:
+    """The preset's PegsConfig with the local backbones of `options`, if any."""
+    dims = backbone_dims(options.vision_path or "", options.sd_path or "")
+    if options.preset == "paper":
+        if not (options.llm_path and options.vision_path):
+            raise ValueError("--preset paper needs --llm-path and --vision-path (local folders "
+                             "of the LLM and of a CLIP/SigLIP/BLIP-2 checkpoint)")
+        return PegsConfig.paper(options.llm_path, options.vision_path, options.sd_path or "",
+                                **dims)
+    if options.preset not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {options.preset!r}; choose one of {PRESET_NAMES}")
+    paths = {key: value for key, value in (("llm_path", options.llm_path),
+                                           ("vision", options.vision_path),
+                                           ("sd_path", options.sd_path)) if value}
+    if paths:
+        return PegsConfig.custom(options.preset, **paths, **dims)
+    return {"tiny": PegsConfig.tiny, "cpu-small": PegsConfig.cpu_small}[options.preset]()
 
 
 def build_model(options: TrainOptions, config: PegsConfig | None = None) -> PegsModel:
     torch.manual_seed(options.seed)
-    config = config or {"tiny": PegsConfig.tiny, "cpu-small": PegsConfig.cpu_small}[
-        options.preset]()
-    return PegsModel.from_config(config)
+    return PegsModel.from_config(config or model_config(options))
 
 
 def stage_samples(stage: StageConfig, options: TrainOptions, library: StickerLibrary,
@@ -85,9 +114,11 @@ def train(options: TrainOptions, *, model: PegsModel | None = None,
           captions: CaptionTargets | None = None, progress: bool = True) -> dict[str, Any]:
     """Run the stages; returns the report (also written beside the checkpoint)."""
     started = time.perf_counter()
+    config = model_config(options) if model is None else model.config  # refuse bad paths early
     library = library or StickerLibrary.load(options.stickers_dir)
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if model is None:
-        model = build_model(options)
+        model = build_model(options, config).to(device)
         # Loading applied the serving policy (one thread on small machines); training is
         # the only work here.
         torch.set_num_threads(options.threads or os.cpu_count() or 1)
@@ -95,8 +126,8 @@ def train(options: TrainOptions, *, model: PegsModel | None = None,
     if captions is None and model.config.sd_path:
         from engine.pegs.diffusion import StickerGenerator
 
-        captions = CaptionTargets(StickerGenerator.from_local_path(model.config.sd_path)
-                                  .text_embedding)
+        captions = CaptionTargets(StickerGenerator.from_local_path(
+            model.config.sd_path, model.device).text_embedding)
     sessions = [s for path in options.sessions for s in datasets.read_sessions(path)]
     held_out = [s for path in options.val_sessions for s in datasets.read_sessions(path)]
     dialogues = datasets.dialogue_samples(sessions, library, perceiver)
@@ -121,6 +152,7 @@ def train(options: TrainOptions, *, model: PegsModel | None = None,
             samples = random.Random(options.seed).sample(samples, stage.max_samples)
         if options.max_steps:
             samples = samples[:options.max_steps * stage.batch_size * stage.grad_accum]
+        stage = stage.with_(epochs=stage.epochs_for(len(samples)))
         # Every stage is validated each epoch on the held-out dialogues: losses under its
         # own targets, and sticker retrieval.
         trainer = Trainer(model, stage, stickers, captions, run_dir / f"{number}-{name}",
@@ -188,7 +220,8 @@ def train_command(args: Any, settings: Any) -> int:
         stickers_dir=args.stickers_dir or settings.stickers_dir,
         out=args.out or settings.data_dir / "checkpoints", version=args.version,
         base=args.base, seed=args.seed, epochs=args.epochs, max_steps=args.max_steps,
-        ret_negatives=args.ret_negatives,
+        ret_negatives=args.ret_negatives, llm_path=args.llm_path,
+        vision_path=args.vision_path, sd_path=args.sd_path, device=args.device,
         stop_after=args.stop_after, command=" ".join(["stickerbot", *sys.argv[1:]])))
     if not report.get("finished", True):
         print(f"stopped in stage {report['stage']} at step {report['step']}: "

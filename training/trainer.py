@@ -1,4 +1,4 @@
-"""One training loop for every PEGS stage: AdamW, cosine schedule with warmup, gradient
+"""One training loop for every PEGS stage: AdamW, transformers' cosine schedule with warmup,
 accumulation, bf16 autocast on GPU, exact resume, metrics, validation each epoch.
 
 Resume is exact: the data order of each epoch comes from (seed, epoch); a resume point
@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
 
 from engine.pegs.model import PegsModel
 from training.batches import CaptionTargets, StickerFeatures, make_batch
@@ -60,15 +61,6 @@ def restore_trainable(model: PegsModel) -> None:
     for names in getattr(model, "all_categories", {}).values():
         for name in names:
             named[name].requires_grad_(True)
-
-
-def cosine_with_warmup(total: int, warmup: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return factor
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -137,8 +129,8 @@ class Trainer:
         total = per_epoch * stage.epochs
         warmup = stage.warmup_steps if stage.warmup_steps is not None \
             else int(stage.warmup_ratio * total)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, cosine_with_warmup(total, max(1, min(warmup, total))))
+        # Linear warmup from lr 0 (none when warmup is 0), then a half cosine down to 0.
+        schedule = get_cosine_schedule_with_warmup(optimizer, min(warmup, total), total)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self._resume(optimizer, schedule)
         step, history, validation = state["step"], state["history"], state["validation"]

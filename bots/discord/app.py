@@ -25,7 +25,7 @@ from bots.discord.commands import FORGET_PREFIX, add_commands, on_forget_button
 from bots.discord.handlers import DiscordAdapter
 from bots.ledger import DeliveryPolicy
 from bots.redact import quiet_http_logs, redact_in_logs
-from engine.settings import Settings
+from bots.settings import BotSettings
 from engine.stickers import StickerLibrary
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
@@ -39,7 +39,7 @@ READY_TIMEOUT_S = 60.0
 class StickerBotClient(discord.Client):
     """discord.Client with the adapter, the slash-command tree and the connect task."""
 
-    def __init__(self, settings: Settings, submitter: Submitter, transcripts: TranscriptStore,
+    def __init__(self, settings: BotSettings, submitter: Submitter, transcripts: TranscriptStore,
                  media_store: MediaStore, library: StickerLibrary, policy: DeliveryPolicy,
                  **options: Any) -> None:
         intents = discord.Intents.default()
@@ -75,7 +75,7 @@ class StickerBotClient(discord.Client):
             await on_forget_button(self.adapter, interaction)
 
 
-def build_discord_client(settings: Settings, submitter: Submitter,
+def build_discord_client(settings: BotSettings, submitter: Submitter,
                          transcripts: TranscriptStore, media_store: MediaStore,
                          library: StickerLibrary, *, policy: DeliveryPolicy | None = None,
                          **options: Any) -> StickerBotClient:
@@ -93,7 +93,7 @@ def build_discord_client(settings: Settings, submitter: Submitter,
                             policy or DeliveryPolicy(), **options)
 
 
-def point_at(settings: Settings) -> None:
+def point_at(settings: BotSettings) -> None:
     """Use another REST root, gateway and CDN when the settings name them."""
     if settings.discord_api_base_url:
         root = settings.discord_api_base_url.rstrip("/")
@@ -105,7 +105,7 @@ def point_at(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-async def start_discord(client: StickerBotClient, settings: Settings,
+async def start_discord(client: StickerBotClient, settings: BotSettings,
                         ready_timeout_s: float = READY_TIMEOUT_S) -> None:
     """Log in (slash commands sync in setup_hook), connect, and wait until READY."""
     assert settings.discord_bot_token is not None

@@ -27,7 +27,6 @@ from bots.render import split_text
 from engine.media import encode_png
 from engine.safety.sticker_check import looks_generated
 from engine.stickers import StickerLibrary
-from engine.types import Reply
 from storage.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -41,15 +40,6 @@ TRANSIENT = (discord.DiscordServerError, discord.RateLimited, aiohttp.ClientErro
 def payload_for_text(text: str, user_id: str, *, reply_to: str | None = None) -> dict[str, Any]:
     return {"texts": split_text(text, MAX_MESSAGE), "sticker_id": None, "sticker_path": None,
             "user_id": user_id, "reply_to": reply_to}
-
-
-def payload_for_reply(reply: Reply, user_id: str, *, reply_to: str | None,
-                      stickers_enabled: bool) -> dict[str, Any]:
-    payload = payload_for_text(reply.text, user_id, reply_to=reply_to)
-    if reply.sticker is not None and stickers_enabled:
-        payload["sticker_id"] = reply.sticker.id
-        payload["sticker_path"] = reply.sticker.image_path
-    return payload
 
 
 def nonce_for(task_id: str, part: int) -> str:

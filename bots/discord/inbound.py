@@ -16,9 +16,9 @@ import re
 import aiohttp
 import discord
 
+from bots.settings import BotSettings
 from engine.media import SUPPORTED_FORMATS, MediaError, MediaLimits, decode_bytes
 from engine.media.base import SEND_INSTEAD, normalise_hint
-from engine.settings import Settings
 from engine.types import Media, MediaKind, UserTurn
 from storage.media_store import MediaStore
 
@@ -56,7 +56,7 @@ def without_mention(text: str, bot_id: int) -> str:
 
 
 class Inbound:
-    def __init__(self, settings: Settings, media_store: MediaStore) -> None:
+    def __init__(self, settings: BotSettings, media_store: MediaStore) -> None:
         self.settings = settings
         self.limits = MediaLimits.from_settings(settings)
         self.media_store = media_store

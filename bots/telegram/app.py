@@ -22,9 +22,9 @@ from telegram.request import HTTPXRequest
 
 from bots.ledger import DeliveryPolicy
 from bots.redact import quiet_http_logs, redact_in_logs
+from bots.settings import BotSettings
 from bots.telegram.commands import COMMANDS, Commands
 from bots.telegram.handlers import TelegramAdapter
-from engine.settings import Settings
 from engine.stickers import StickerLibrary
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
@@ -62,7 +62,7 @@ def adapter_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Telegr
 
 
 def build_telegram_application(
-    settings: Settings, submitter: Submitter, transcripts: TranscriptStore,
+    settings: BotSettings, submitter: Submitter, transcripts: TranscriptStore,
     media_store: MediaStore, library: StickerLibrary, *, policy: DeliveryPolicy | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The bot, wired to the shared queue and stores; start it with bots.telegram.runner."""

@@ -69,7 +69,7 @@ class Commands:
     async def reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         assert message is not None and message.from_user is not None
-        async with self.adapter.lock_for(message):  # not in the middle of a reply
+        async with self.adapter.lock_of(message):  # not in the middle of a reply
             self.adapter.transcripts.reset_conversation(
                 PLATFORM, str(message.chat_id), str(message.from_user.id))
         await self.adapter.answer_text(context.bot, message, RESET_DONE)

@@ -31,7 +31,6 @@ from bots.typing_indicator import keep_typing
 from engine.media import encode_webp
 from engine.safety.sticker_check import looks_generated
 from engine.stickers import StickerLibrary
-from engine.types import Reply
 from storage.transcript import TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -46,15 +45,6 @@ def payload_for_text(text: str, user_id: str, *, reply_to: int | None = None,
     return {"texts": split_text(text, MAX_MESSAGE, measure=utf16_len), "sticker_id": None,
             "sticker_path": None, "user_id": user_id, "reply_to": reply_to,
             "markup": markup.to_dict() if markup else None}
-
-
-def payload_for_reply(reply: Reply, user_id: str, *, reply_to: int | None,
-                      stickers_enabled: bool) -> dict[str, Any]:
-    payload = payload_for_text(reply.text, user_id, reply_to=reply_to)
-    if reply.sticker is not None and stickers_enabled:
-        payload["sticker_id"] = reply.sticker.id
-        payload["sticker_path"] = reply.sticker.image_path
-    return payload
 
 
 def reply_to_for(chat_id: str, message_id: str) -> int | None:

@@ -1,13 +1,14 @@
-"""The adapter's core: which messages are ours, claiming them once, answering them, and
-the resend loop for answers that could not be sent yet.
+"""The Telegram adapter: which updates are ours (the gate), fixed answers for commands,
+the resend loop's bot, and Telegram's hooks for bots/adapter.py, which claims messages
+once and answers them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-import weakref
 from typing import Any
 
 from telegram import Bot, Message, MessageEntity, Update
@@ -15,20 +16,11 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bots.ledger import Ledger
-from bots.ratelimit import FloodGuard
-from bots.resend import Resender, submit_or_postpone
-from bots.telegram.delivery import (
-    DeliveryPolicy,
-    Outbox,
-    payload_for_reply,
-    payload_for_text,
-    reply_to_for,
-    typing,
-)
-from bots.telegram.inbound import PLATFORM, Inbound, TextTooLong, task_id_of
-from engine.media import MediaError
-from engine.settings import Settings
+from bots.adapter import ChatAdapter
+from bots.settings import BotSettings
+from bots.telegram import delivery
+from bots.telegram.delivery import DeliveryPolicy, Outbox, reply_to_for
+from bots.telegram.inbound import PLATFORM, Inbound, task_id_of
 from engine.stickers import StickerLibrary
 from engine.types import UserTurn
 from storage.media_store import MediaStore
@@ -36,6 +28,7 @@ from storage.transcript import TranscriptStore
 from tasks.submit import Submitter
 
 log = logging.getLogger(__name__)
+
 
 def is_addressed(message: Message, bot: Bot) -> bool:
     """Private chats: always. Groups: a mention, a reply to the bot, or a command for us."""
@@ -57,29 +50,22 @@ def is_addressed(message: Message, bot: Bot) -> bool:
     return bool(username) and re.search(rf"@{re.escape(username)}\b", text) is not None
 
 
-class TelegramAdapter:
-    def __init__(self, settings: Settings, submitter: Submitter, transcripts: TranscriptStore,
+class TelegramAdapter(ChatAdapter[Message]):
+    platform = PLATFORM
+
+    def __init__(self, settings: BotSettings, submitter: Submitter, transcripts: TranscriptStore,
                  media_store: MediaStore, library: StickerLibrary,
                  policy: DeliveryPolicy) -> None:
-        self.settings = settings
-        self.submitter = submitter
-        self.transcripts = transcripts
-        self.media_store = media_store
-        self.library = library
-        self.policy = policy
-        self.ledger = Ledger(transcripts.db)
+        super().__init__(settings, submitter, transcripts, media_store, library, policy,
+                         resend_name="tg-resend")
         self.outbox = Outbox(self.ledger, transcripts, library, policy)
         self.inbound = Inbound(settings, media_store)
-        self.flood = FloodGuard(settings.rate_limit_per_minute, settings.rate_limit_burst,
-                                chat_per_minute=settings.chat_rate_limit_per_minute,
-                                chat_burst=settings.chat_rate_limit_burst)
-        self._bot: Bot | None = None
-        self.resender = Resender(self.ledger, policy, self._answer_again, self._deliver_later,
-                                 name="tg-resend")
-        self.inflight = self.resender.inflight  # task ids being answered now: not resent
-        # One lock per (chat, person): concurrent updates, but one person's turns in order.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
+        self._bot: Bot | None = None  # set by start_resender, before updates are taken
+
+    @property
+    def bot(self) -> Bot:
+        assert self._bot is not None, "start_resender(bot) first"
+        return self._bot
 
     # --- the gate: runs first for every update --------------------------------
     async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -91,31 +77,13 @@ class TelegramAdapter:
         user = message.from_user
         if user is None or user.is_bot or not is_addressed(message, context.bot):
             raise ApplicationHandlerStop
-        task_id = task_id_of(message)
-        if self.ledger.seen(task_id):
-            log.info("%s was delivered again; it is already handled", task_id)
+        if not await self.admit(message, task_id_of(message), str(message.chat_id),
+                                str(user.id), user.first_name):
             raise ApplicationHandlerStop
-        key = str(user.id)
-        notice = self.flood.check(key, str(message.chat_id))  # per person, then per chat
-        if notice is not None:
-            if notice:  # one notice per flood, not one per message
-                try:
-                    await context.bot.send_message(message.chat_id, notice)
-                except TelegramError as error:
-                    log.warning("flood notice not sent: %s", error)
-            raise ApplicationHandlerStop
-        if not self.ledger.claim(task_id, str(message.chat_id), key, user.first_name):
-            raise ApplicationHandlerStop  # a concurrent copy of this update claimed it
-        if not self.transcripts.user_active(PLATFORM, key):
-            self.transcripts.set_user_active(PLATFORM, key, True)  # they wrote again
 
-    def lock_for(self, message: Message) -> asyncio.Lock:
-        key = f"{message.chat_id}:{message.from_user.id if message.from_user else 0}"
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
+    def lock_of(self, message: Message) -> asyncio.Lock:
+        """The lock of the message's (chat, person)."""
+        return self.lock_for(message.chat_id, message.from_user.id if message.from_user else 0)
 
     # --- answering ---------------------------------------------------------------
     async def answer_text(self, bot: Bot, message: Message, text: str,
@@ -123,43 +91,16 @@ class TelegramAdapter:
         """Send a fixed answer (commands, refusals) through the ledger, like any reply."""
         task_id = task_id_of(message)
         user_id = str(message.from_user.id) if message.from_user else "0"
-        reply_to = reply_to_for(str(message.chat_id), str(message.message_id))
-        self.ledger.set_payload(task_id, payload_for_text(text, user_id, reply_to=reply_to,
-                                                          **extra))
-        async with self.lock_for(message):  # after this person's answer in progress
+        self.ledger.set_payload(task_id, delivery.payload_for_text(
+            text, user_id, reply_to=self.reply_to(message), **extra))
+        async with self.lock_of(message):  # after this person's answer in progress
             await self.outbox.deliver(bot, task_id)
 
     async def on_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         assert message is not None and message.from_user is not None
-        task_id = task_id_of(message)
-        user_id = str(message.from_user.id)
-        async with self.lock_for(message):
-            self.inflight.add(task_id)
-            try:
-                async with typing(context.bot, message.chat_id):
-                    payload = await self._make_answer(context.bot, message, task_id, user_id)
-                if payload is not None:
-                    self.ledger.set_payload(task_id, payload)
-                    await self.outbox.deliver(context.bot, task_id)
-            finally:
-                self.inflight.discard(task_id)
-
-    async def _make_answer(self, bot: Bot, message: Message, task_id: str,
-                           user_id: str) -> dict[str, Any] | None:
-        reply_to = reply_to_for(str(message.chat_id), str(message.message_id))
-        enabled = self.transcripts.stickers_enabled(PLATFORM, user_id)
-        try:
-            turn = await self.inbound.turn(bot, message, enabled)
-        except (MediaError, TextTooLong) as error:
-            log.info("%s refused: %s", task_id, getattr(error, "code", "too_long"))
-            return payload_for_text(error.user_message, user_id, reply_to=reply_to)
-        self.ledger.set_turn(task_id, turn.model_dump(mode="json"))
-        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
-                                         self.policy.resend_interval_s)
-        if reply is None:
-            return None
-        return payload_for_reply(reply, user_id, reply_to=reply_to, stickers_enabled=enabled)
+        await self.answer(message, task_id_of(message), message.chat_id,
+                          str(message.from_user.id))
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -180,17 +121,27 @@ class TelegramAdapter:
         self._bot = bot
         await self.resender.resend_due(any_pending=any_pending)
 
-    async def _deliver_later(self, task_id: str) -> str:
-        assert self._bot is not None, "start_resender(bot) first"
-        return await self.outbox.deliver(self._bot, task_id)
+    # --- ChatAdapter's hooks --------------------------------------------------------------
+    async def read_turn(self, message: Message, stickers_enabled: bool) -> UserTurn:
+        return await self.inbound.turn(self.bot, message, stickers_enabled)
 
-    async def _answer_again(self, task_id: str, turn_json: dict[str, Any] | None) -> bool:
-        turn = UserTurn.model_validate(turn_json)
-        reply = await submit_or_postpone(self.submitter, self.ledger, task_id, turn,
-                                         self.policy.resend_interval_s)
-        if reply is None:
-            return False
-        self.ledger.set_payload(task_id, payload_for_reply(
-            reply, turn.user_id, reply_to=reply_to_for(turn.chat_id, turn.message_id),
-            stickers_enabled=turn.stickers_enabled))
-        return True
+    def typing(self, message: Message) -> contextlib.AbstractAsyncContextManager[None]:
+        return delivery.typing(self.bot, message.chat_id)
+
+    async def send_notice(self, message: Message, notice: str) -> None:
+        try:
+            await self.bot.send_message(message.chat_id, notice)
+        except TelegramError as error:
+            log.warning("flood notice not sent: %s", error)
+
+    def reply_to(self, message: Message) -> int | None:
+        return reply_to_for(str(message.chat_id), str(message.message_id))
+
+    def reply_to_again(self, turn: UserTurn) -> int | None:
+        return reply_to_for(turn.chat_id, turn.message_id)
+
+    def payload_for_text(self, text: str, user_id: str, reply_to: Any) -> dict[str, Any]:
+        return delivery.payload_for_text(text, user_id, reply_to=reply_to)
+
+    async def deliver(self, task_id: str) -> str:
+        return await self.outbox.deliver(self.bot, task_id)

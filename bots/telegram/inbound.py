@@ -16,9 +16,9 @@ import httpx
 from telegram import Bot, Message, PhotoSize
 from telegram.error import TelegramError
 
+from bots.settings import BotSettings
 from engine.media import SUPPORTED_FORMATS, MediaError, MediaLimits, decode_bytes
 from engine.media.base import SEND_INSTEAD, normalise_hint
-from engine.settings import Settings
 from engine.types import Media, MediaKind, UserTurn
 from storage.media_store import MediaStore
 
@@ -30,12 +30,6 @@ PLATFORM = "telegram"
 def fetch_failed() -> MediaError:
     return MediaError("fetch_failed", "I couldn't fetch that file from Telegram just now. "
                                       "Please send it again in a moment.")
-
-
-class TextTooLong(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"Your message is too long: the limit is {limit} characters.")
-        self.user_message = str(self)
 
 
 def task_id_of(message: Message) -> str:
@@ -58,7 +52,7 @@ def largest_photo_under(photos: tuple[PhotoSize, ...], cap: int) -> PhotoSize:
 
 
 class Inbound:
-    def __init__(self, settings: Settings, media_store: MediaStore) -> None:
+    def __init__(self, settings: BotSettings, media_store: MediaStore) -> None:
         self.settings = settings
         self.limits = MediaLimits.from_settings(settings)
         self.media_store = media_store
@@ -69,14 +63,15 @@ class Inbound:
         await self._http.aclose()
 
     async def turn(self, bot: Bot, message: Message, stickers_enabled: bool) -> UserTurn:
-        """The UserTurn for a message; MediaError or TextTooLong carry a reply for the person."""
+        """The UserTurn for a message; a MediaError carries a sentence for the person."""
         user = message.from_user
         assert user is not None  # the gate lets only messages from people through
         text = message.text or message.caption or ""
         if message.chat.type != "private" and bot.username:
             text = without_mention(text, bot.username)
         if len(text) > self.settings.max_text_chars:
-            raise TextTooLong(self.settings.max_text_chars)
+            raise MediaError("too_long", f"Your message is too long: the limit is "
+                                         f"{self.settings.max_text_chars} characters.")
         media = await self.media(bot, message)
         if not text.strip() and not media:
             raise MediaError("empty", "I can read text, stickers and pictures: send me one of "

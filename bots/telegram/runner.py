@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.error import Conflict, TelegramError
 from telegram.ext import Application
 
-from engine.settings import Settings
+from bots.settings import BotSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class PollingErrors:
                     error.message)
 
 
-def webhook_secret(settings: Settings) -> str:
+def webhook_secret(settings: BotSettings) -> str:
     if settings.telegram_webhook_secret is not None:
         secret = settings.telegram_webhook_secret.get_secret_value()
         if not SECRET_TOKEN.match(secret):
@@ -66,7 +66,7 @@ def webhook_secret(settings: Settings) -> str:
     return secrets.token_urlsafe(32)
 
 
-async def start_telegram(application: App, settings: Settings, *,
+async def start_telegram(application: App, settings: BotSettings, *,
                          poll_timeout: int = 30, poll_interval: float = 0.0) -> None:
     """Initialise, run post_init (commands, resend loop), then poll or serve the webhook."""
     await application.initialize()
@@ -103,7 +103,7 @@ async def stop_telegram(application: App) -> None:
     await application.shutdown()
 
 
-async def run_telegram(application: App, settings: Settings) -> None:
+async def run_telegram(application: App, settings: BotSettings) -> None:
     """Run until SIGINT/SIGTERM or cancellation (the `stickerbot serve` entry)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
-from engine.settings import Settings
+from bots.settings import BotSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Identities:
         self._secret = secret
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Identities:
+    def from_settings(cls, settings: BotSettings) -> Identities:
         if settings.web_secret is not None:
             return cls(settings.web_secret.get_secret_value().encode("utf-8"))
         log.warning("STICKERBOT_WEB_SECRET is not set: web chat identities are signed with "

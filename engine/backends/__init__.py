@@ -2,7 +2,7 @@
 an on-disk cache of identical calls, and schema-validated structured outputs.
 
 `LocalBackend` is imported from `engine.backends.local` (it loads torch), and
-`build_backend` from `engine.backends.factory` (it reads Settings)."""
+`build_backend` from `engine.backends.factory` (it reads BackendSettings)."""
 
 from engine.backends.base import (
     BackendError,

@@ -1,7 +1,7 @@
 """Text -> one of the 7 SER30K emotions, with valence and the words that carry it.
 
 MiniLM sentence embedding -> multinomial logistic regression, fitted by
-`engine.emotion.train` and stored as a few kilobytes of numpy arrays, so loading is
+`training.emotion.train` and stored as a few kilobytes of numpy arrays, so loading is
 instant and prediction needs nothing beyond numpy. Emoji the lexicon knows nudge the
 logits (MiniLM's vocabulary maps most emoji to [UNK], so it cannot see them itself).
 """
@@ -28,7 +28,7 @@ CLASS_VALENCE: dict[Emotion, float] = {
 }
 VADER_SHARE = 0.5
 # A negated emotion word ("not happy") keeps this share of its class's probability;
-# chosen by cross-validation in engine.emotion.train (1.0 switches it off).
+# chosen by cross-validation in training.emotion.train (1.0 switches it off).
 NEGATION_FACTOR = 0.25
 NEGATION_WINDOW = 3
 MAX_CAUSE_CANDIDATES = 60  # MiniLM reads ~256 tokens; words past that cannot matter
@@ -150,7 +150,7 @@ class EmotionClassifier:
         path = Path(path) if path else DEFAULT_WEIGHTS
         if not path.exists():
             raise FileNotFoundError(
-                f"emotion weights not found at {path}; run `python -m engine.emotion.train`")
+                f"emotion weights not found at {path}; run `python -m training.emotion.train`")
         with np.load(path, allow_pickle=False) as data:
             labels = [Emotion(str(x)) for x in data["labels"]]
             return cls(encoder, data["weights"], data["bias"], labels,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
 
 # Formats we read, keyed by the name sniff_format returns; values name them for people.
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -87,7 +87,7 @@ class MediaLimits:
     max_lottie_json_bytes: int = 2 * 1024 * 1024
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MediaLimits:
+    def from_settings(cls, settings: EngineSettings) -> MediaLimits:
         return cls(max_bytes=settings.max_upload_bytes,
                    max_pixels=settings.max_image_pixels,
                    max_frames=settings.max_animation_frames,

@@ -96,7 +96,7 @@ def _render_first_frame(text: bytes, width: int, height: int, fmt: str) -> Image
     out_w, out_h = max(1, round(width * scale)), max(1, round(height * scale))
     try:
         anim = LottieAnimation.from_data(text.decode("utf-8"))
-    except Exception as exc:  # noqa: BLE001 - bad text or a loader failure
+    except Exception as exc:  # bad text or a loader failure
         raise MediaError.corrupt(fmt, f"rlottie: {exc}") from exc
     try:
         # rlottie returns NULL for JSON it cannot use; rendering that would crash.
@@ -106,7 +106,7 @@ def _render_first_frame(text: bytes, width: int, height: int, fmt: str) -> Image
         return frame.convert("RGBA")  # frombuffer shares rlottie's buffer: copy it
     except MediaError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise MediaError.corrupt(fmt, f"rlottie: {exc}") from exc
     finally:
         anim.lottie_animation_destroy()

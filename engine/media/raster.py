@@ -29,7 +29,7 @@ def decode_raster(data: bytes, fmt: str, limits: MediaLimits) -> DecodedMedia:
         raise MediaError("too_many_pixels",
                          f"That picture is too large{size}: it has too many pixels to open "
                          "safely.", str(exc), fmt) from exc
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means a damaged file
+    except Exception as exc:  # any decoder failure means a damaged file
         raise MediaError.corrupt(fmt, f"{type(exc).__name__}: {exc}") from exc
 
 

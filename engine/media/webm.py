@@ -21,13 +21,13 @@ def decode_webm(data: bytes, limits: MediaLimits) -> DecodedMedia:
 
     try:
         container = av.open(io.BytesIO(data), mode="r", format="matroska")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise MediaError.corrupt(FMT, f"open: {exc}") from exc
     try:
         return _decode(container, limits)
     except MediaError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any demuxer/decoder failure
+    except Exception as exc:  # any demuxer/decoder failure
         raise MediaError.corrupt(FMT, f"{type(exc).__name__}: {exc}") from exc
     finally:
         container.close()

@@ -9,8 +9,8 @@
     reply.py       PegsReplyModel: PEGS as the responder's reply model (ret / gen / rag)
     diffusion.py   Stable Diffusion for PEGS-Gen (text2img) and PEGS-RAG (img2img)
     composer.py    captioned stickers for profiles without diffusion weights
-    sticker_encoder.py        the small image encoder of `cpu-small` (trained here)
-    train_sticker_encoder.py  its contrastive training against MiniLM (+ _eval: scores)
+    sticker_encoder.py  the small image encoder of `cpu-small` (trained by
+                        training/sticker_encoder/ against MiniLM)
     tiny.py        random tiny LLM / tokenizer / ViT for the `tiny` profile
 
 Submodules import lazily (torch and transformers are heavy); the names below resolve

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 VISION_CHOICES = ("tiny", "sticker-encoder")  # or a local path (see engine/pegs/vision.py)
@@ -106,11 +107,13 @@ class PegsConfig:
               **overrides: Any) -> PegsConfig:
         """Vicuna-7B + BLIP-2 (ViT-g/14 + Q-Former) + SD 1.5, all local paths.
 
-        Values from the authors' released PEGS configuration: 32 [IMG] tokens, LoRA
-        r=8, alpha=16, dropout 0.05 on q_proj/v_proj, BLIP-2's Q-Former frozen (only the
-        projection is trained), mapper width 512 with 4 encoder + 4 decoder layers and
-        4 heads, output 77 x 768 (SD 1.5). ret_dim 256 as GILL; sticker features are
-        BLIP-2 ViT-g pooled outputs (1408).
+        LoRA r=8, alpha=16, dropout 0.05 and loss weights 1/1/1 as in the paper's Table 8
+        (and Eq. 10); output 77 x 768 (SD 1.5), the length of Tables 6-7's output side.
+        From the authors' released configuration: 32 [IMG] tokens, LoRA on q_proj/v_proj,
+        BLIP-2's Q-Former frozen (only the projection is trained, as Table 6 says), mapper
+        width 512 with 4 encoder + 4 decoder layers and 4 heads. ret_dim 256 as GILL;
+        sticker features are BLIP-2 ViT-g pooled outputs (1408). Other backbones: pass
+        `backbone_dims(vision_path, sd_path)` as overrides.
         """
         base = cls(
             llm_path=llm_path, vision=vision_path, sd_path=sd_path, num_query_tokens=32,
@@ -148,3 +151,20 @@ class PegsConfig:
     @classmethod
     def from_json(cls, text: str) -> PegsConfig:
         return cls.from_dict(json.loads(text))
+
+
+def backbone_dims(vision_path: str = "", sd_path: str = "") -> dict[str, int]:
+    """The PegsConfig widths fixed by local backbones: the vision encoder's pooled width
+    (`sticker_feature_dim`) and the SD text encoder's width and length (`gen_dim`,
+    `gen_seq_len`). Empty for names that are not folders ("tiny", "sticker-encoder")."""
+    dims: dict[str, int] = {}
+    vision = Path(vision_path).expanduser() / "config.json" if vision_path else None
+    if vision is not None and vision.is_file():
+        config = json.loads(vision.read_text(encoding="utf-8"))
+        dims["sticker_feature_dim"] = config.get("vision_config", config)["hidden_size"]
+    text = Path(sd_path).expanduser() / "text_encoder" / "config.json" if sd_path else None
+    if text is not None and text.is_file():
+        config = json.loads(text.read_text(encoding="utf-8"))
+        dims["gen_dim"] = config["hidden_size"]
+        dims["gen_seq_len"] = config["max_position_embeddings"]
+    return dims

@@ -45,7 +45,7 @@ from engine.types import StickerChoice
 if TYPE_CHECKING:
     from engine.pegs.diffusion import StickerGenerator  # diffusers: imported only with SD
     from engine.pegs.fast import FastPegsDecoder
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ def special_pattern(model: PegsModel) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(t) for t in ordered))
 
 
-def checkpoint_root(settings: Settings) -> Path | None:
+def checkpoint_root(settings: EngineSettings) -> Path | None:
     """The configured checkpoint (root or version folder), else the committed default when
     the LLM is the default one it was trained on; None when there is none."""
     from engine.pegs.checkpoint import DEFAULT_ROOT, latest_version
@@ -321,7 +321,25 @@ def checkpoint_root(settings: Settings) -> Path | None:
     return DEFAULT_ROOT if latest_version(DEFAULT_ROOT) else None
 
 
-def load_pegs_reply_model(settings: Settings, library: StickerLibrary,
+def served_checkpoint(settings: EngineSettings) -> Path | None:
+    """The PEGS checkpoint the bot answers with, or None for the retrieval reply model.
+
+    "auto" is the retrieval reply model on the corpus-tuned LLM, which won the
+    conversation report (training/corpus/report/), unless the operator names a PEGS
+    checkpoint; "pegs", "tool" and "text-only" need one (the committed cpu-small counts)."""
+    if settings.reply_llm != "local" or settings.reply_model == "retrieval":
+        return None
+    if settings.reply_model == "auto" and not settings.pegs_checkpoint:
+        return None
+    checkpoint = checkpoint_root(settings)
+    if checkpoint is None:
+        raise FileNotFoundError(f"STICKERBOT_REPLY_MODEL={settings.reply_model} needs a "
+                                "checkpoint: set STICKERBOT_PEGS_CHECKPOINT (train one: "
+                                "stickerbot train)")
+    return checkpoint
+
+
+def load_pegs_reply_model(settings: EngineSettings, library: StickerLibrary,
                           path: Path) -> PegsReplyModel:
     """PEGS on the checkpoint at `path` (a root whose CURRENT version is served and watched,
     or one version folder), with Stable Diffusion when STICKERBOT_SD_PATH is set."""
@@ -348,7 +366,7 @@ def load_pegs_reply_model(settings: Settings, library: StickerLibrary,
                           fast=fast_decoder(settings, model))
 
 
-def fast_decoder(settings: Settings, model: PegsModel) -> FastPegsDecoder | None:
+def fast_decoder(settings: EngineSettings, model: PegsModel) -> FastPegsDecoder | None:
     """The CTranslate2 decoder when the engine setting picks ct2 (issue 19), for real
     Hugging Face backbones (not the `tiny` test preset)."""
     from engine.fast_llm import CT2_ERRORS, pick_engine

@@ -8,7 +8,7 @@ A plain residual CNN over a sticker composited on white. It gives two views:
   MiniLM sentence-embedding space and L2-normalised, so cosine similarity with
   `engine.embeddings.TextEncoder` vectors says what a sticker means.
 
-It is trained here (`python -m engine.pegs.train_sticker_encoder`) and its weights
+It is trained here (`python -m training.sticker_encoder.train`) and its weights
 (~3 MB) are committed as `engine/pegs/sticker_encoder.safetensors` beside a JSON file
 holding its config and the training report.
 """
@@ -151,7 +151,7 @@ class StickerEncoder(nn.Module):
         if not path.is_file() or not config_path(path).is_file():
             raise FileNotFoundError(
                 f"sticker encoder weights not found at {path} (+ .json): train them with "
-                "`python -m engine.pegs.train_sticker_encoder`")
+                "`python -m training.sticker_encoder.train`")
         meta = json.loads(config_path(path).read_text(encoding="utf-8"))
         model = cls(EncoderConfig.from_dict(meta["config"]))
         model.load_state_dict(load_file(str(path)))
@@ -181,7 +181,7 @@ def preprocess(images: list[Image.Image], image_size: int) -> torch.Tensor:
     return batch.float().div_(255.0).contiguous()
 
 
-# --- training views (used by engine.pegs.train_sticker_encoder) -----------------------
+# --- training views (used by training.sticker_encoder.train) -----------------------
 def to_base(images: Sequence[Image.Image], size: int = BASE_SIZE) -> torch.Tensor:
     """uint8 [N, 4, size, size]: premultiplied RGB + alpha, so resampling stays clean."""
     out = torch.empty((len(images), 4, size, size), dtype=torch.uint8)

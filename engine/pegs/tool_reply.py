@@ -9,25 +9,13 @@ the same model is the text-only baseline. Neither ever samples an [IMG] token.
 from __future__ import annotations
 
 import json
-import re
 
 from engine.llm import call_seed
 from engine.pegs.model import PegsModel
 from engine.pegs.reply import PegsReplyConfig, pegs_messages, reply_text, special_pattern
-from engine.reply_model import ModelReply, ReplyRequest, library_choice
+from engine.reply_model import ModelReply, ReplyRequest, find_action, library_choice
 from engine.stickers import StickerIndex, StickerLibrary
 from engine.types import StickerChoice
-
-TOOL_ACTION = "[sticker: {}]"  # what the `tool` training stage writes after the reply
-_ACTION = re.compile(r"\[\s*sticker\s*:\s*([^\]\n]{1,200})\]", re.IGNORECASE)
-
-
-def find_action(text: str) -> tuple[str, str | None]:
-    """The text without its tool action, and the action's description (or None)."""
-    match = _ACTION.search(text)
-    if match is None:
-        return text, None
-    return _ACTION.sub(" ", text), match.group(1).strip() or None
 
 
 class ToolReplyModel:

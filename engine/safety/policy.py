@@ -29,7 +29,7 @@ from engine.types import HistoryTurn, Perception, StickerChoice, UserTurn
 
 if TYPE_CHECKING:
     from engine.embeddings import TextEncoder
-    from engine.settings import Settings
+    from engine.settings import EngineSettings
     from engine.stickers import StickerLibrary
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class SafetyPolicy:
         return ReviewedOutput(text, sticker, "; ".join(notes) or None)
 
 
-def load_safety_policy(settings: Settings, encoder: TextEncoder,
+def load_safety_policy(settings: EngineSettings, encoder: TextEncoder,
                        library: StickerLibrary) -> SafetyPolicy:
     """The policy from settings: the committed crisis weights, the resources file, and
     the sticker gate with the diffusers safety checker when its path is set."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-GENERATED_NAME = re.compile(r"^[0-9a-f]{16,64}\.png$")  # engine/pegs/reply.py's _save
+GENERATED_NAME = re.compile(r"[0-9a-f]{16,64}\.png")  # engine/pegs/reply.py's _save
 MAX_GENERATED_SIDE = 1024
 SETTING = "STICKERBOT_SAFETY_CHECKER_PATH"
 # Words a caption sticker never shows, whatever the classifier says. Short on purpose: the
@@ -60,14 +60,15 @@ def is_generated_path(path: str | Path, generated_dir: Path) -> bool:
     except (OSError, RuntimeError):
         return False
     return (resolved.parent == Path(generated_dir).resolve()
-            and GENERATED_NAME.match(resolved.name) is not None)
+            and GENERATED_NAME.fullmatch(resolved.name) is not None)
 
 
 def looks_generated(path: str | Path) -> bool:
     """For senders without settings at hand: a content-hash PNG in a folder named
     "generated" (settings.generated_dir), never a file a person sent or named."""
     resolved = Path(path).resolve()
-    return resolved.parent.name == "generated" and GENERATED_NAME.match(resolved.name) is not None
+    return (resolved.parent.name == "generated"
+            and GENERATED_NAME.fullmatch(resolved.name) is not None)
 
 
 def caption_problem(caption: str, crisis: CrisisClassifier | None) -> str | None:

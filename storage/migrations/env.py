@@ -32,12 +32,13 @@ def _run(connection: Connection) -> None:
 def _run_from_cli() -> None:
     import logging.config
 
-    from engine.settings import Settings
     from storage.db import Database
+    from storage.settings import StorageSettings
 
     if config.config_file_name is not None:
         logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
-    db = Database(config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url)
+    url = config.get_main_option("sqlalchemy.url") or StorageSettings().resolved_database_url
+    db = Database(url)
     try:
         with db.engine.begin() as connection:
             _run(connection)

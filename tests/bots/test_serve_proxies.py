@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI, Request
 
 from bots.serve import web_server
-from engine.settings import Settings
+from settings import Settings
 from tests.bots.web_helpers import start_in_thread
 from tests.serve_process import free_port
 

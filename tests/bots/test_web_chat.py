@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bots.web.app import create_app
-from engine.settings import Settings
+from settings import Settings
 from tasks import runtime as runtime_module
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter

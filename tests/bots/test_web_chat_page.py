@@ -14,7 +14,7 @@ import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from bots.web.app import create_app
-from engine.settings import Settings
+from settings import Settings
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter
 from tests.factories import tiny_responder

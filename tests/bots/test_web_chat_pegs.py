@@ -9,7 +9,7 @@ from bots.web.app import create_app
 from engine.pegs.reply import PegsReplyConfig, PegsReplyModel
 from engine.perception import Perceiver
 from engine.responder import Responder
-from engine.settings import Settings
+from settings import Settings
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter
 from tests.engine.pegs.pegs_support import tiny_pegs

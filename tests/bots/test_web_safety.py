@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from bots.web.app import create_app
 from engine.safety.crisis import Thresholds
-from engine.settings import Settings
+from settings import Settings
 from storage.redis_memory import RedisMemory
 from tasks.runtime import init_runtime, reset_runtime
 from tasks.submit import TurnSubmitter

@@ -15,10 +15,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from bots.web.app import create_app, generated_json
-from engine.settings import Settings
+from bots.web.app import create_app
+from bots.web.replies import generated_json
 from engine.stickers import StickerLibrary
 from engine.types import Emotion, Media, MediaKind, Reply, StickerChoice, UserTurn
+from settings import Settings
 from storage.forget import forget_person
 from storage.media_store import MediaStore
 from storage.retention import purge_orphan_media

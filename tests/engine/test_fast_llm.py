@@ -16,7 +16,7 @@ from engine.fast_llm import (
     pick_engine,
 )
 from engine.llm import ChatLLM, LLMConfig, local_model_dir
-from engine.settings import Settings
+from engine.settings import EngineSettings
 
 pytestmark = pytest.mark.slow
 SAD = [{"role": "system", "content": "You are a caring friend. Answer in one sentence."},
@@ -34,7 +34,7 @@ def slow(model_cache: Path) -> ChatLLM:
 
 
 def test_auto_picks_ct2_on_a_cpu_machine_and_torch_when_told() -> None:
-    assert Settings().llm_engine == "auto"
+    assert EngineSettings().llm_engine == "auto"
     assert pick_engine("auto") == ("torch" if torch.cuda.is_available() else "ct2")
     assert pick_engine("torch") == "torch" and pick_engine("ct2") == "ct2"
     with pytest.raises(ValueError, match="choose one of"):
@@ -52,8 +52,9 @@ def test_the_conversion_is_made_once_and_stamped(fast: FastChatLLM, model_cache:
 
 
 def test_replies_follow_chatllm_rules(fast: FastChatLLM) -> None:
-    [reply, cut] = fast.generate([SAD, SAD[-1:]], max_new_tokens=40)
-    assert reply.text and 0 < reply.new_tokens <= 40
+    budget = fast.config.max_new_tokens
+    [reply, cut] = fast.generate([SAD, SAD[-1:]])
+    assert reply.text and 0 < reply.new_tokens <= budget
     [short] = fast.generate([SAD], max_new_tokens=6)  # cut back to a whole sentence
     assert short.new_tokens == 6 and reply.text.startswith(short.text)
     assert fast.generate([SAD])[0].text == reply.text  # greedy: the same every time
@@ -79,14 +80,21 @@ def test_load_chat_llm_gives_the_engine_asked_for(model_cache: Path) -> None:
     assert isinstance(load_chat_llm(config, "ct2"), FastChatLLM)
 
 
-def test_the_make_step_prepares_the_plain_and_the_pegs_copies(
+def test_the_make_step_prepares_the_tuned_copy_and_pegs_only_when_it_answers(
         model_cache: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     from engine.fast_llm import main
+    from engine.tuned_llm import adapter_digest
 
     monkeypatch.setenv("STICKERBOT_MODEL_CACHE", str(model_cache))
     monkeypatch.setenv("STICKERBOT_LLM_ENGINE", "ct2")
-    main()  # what `make models` runs; the copies are cached, so this only checks them
+    main()  # what `make models` runs: the default answers with the tuned LLM
+    [tuned] = [Path(line) for line in capsys.readouterr().out.split()]
+    assert tuned.name == f"SmolLM2-135M-Instruct.Q4_1-tuned-{adapter_digest()}-ct2-int8"
+    assert (tuned / "model.bin").is_file() and tuned.parent == model_cache
+    monkeypatch.setenv("STICKERBOT_REPLY_MODEL", "pegs")
+    monkeypatch.setenv("STICKERBOT_LLM_TUNED", "false")
+    main()  # PEGS answers: the plain copy and PEGS's own (cached: this only checks them)
     plain, pegs = [Path(line) for line in capsys.readouterr().out.split()]
     assert plain.name == "SmolLM2-135M-Instruct.Q4_1-ct2-int8"
     assert pegs.name.startswith("pegs-") and pegs.parent == plain.parent == model_cache

@@ -160,7 +160,7 @@ def test_default_smollm2_answers_good_news_warmly_in_english(
         assert len(words) >= 4, reply.text
         assert sum(c.isascii() for c in reply.text) / len(reply.text) > 0.9, reply.text
         assert words & {"you", "your", "you're", "i", "i'm", "the", "a", "is", "that"}
-        assert 0 < reply.new_tokens <= 40
+        assert 0 < reply.new_tokens <= llm.config.max_new_tokens
         warm += bool(words & WARM_WORDS)
     # A 135M model rambles at times; most replies should still sound glad.
     assert warm >= 3, [r.text for r in replies]

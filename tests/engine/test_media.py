@@ -23,7 +23,7 @@ from engine.media import (
     on_white,
     sniff_format,
 )
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from tests.engine import media_samples as samples
 
 RED, BLUE, CLEAR = samples.RED, samples.BLUE, samples.CLEAR
@@ -127,13 +127,13 @@ def test_decode_file_reads_from_disk(tmp_path) -> None:
 
 
 def test_limits_come_from_settings() -> None:
-    settings = Settings(max_upload_bytes=1234, max_image_pixels=99, max_animation_frames=7,
+    settings = EngineSettings(max_upload_bytes=1234, max_image_pixels=99, max_animation_frames=7,
                         max_animation_seconds=2.5)
     limits = MediaLimits.from_settings(settings)
     assert (limits.max_bytes, limits.max_pixels, limits.max_frames, limits.max_seconds) == (
         1234, 99, 7, 2.5)
     _refused(samples.make_png(), "too_many_pixels", limits=MediaLimits.from_settings(
-        Settings(max_image_pixels=1000)))
+        EngineSettings(max_image_pixels=1000)))
 
 
 # --- damaged, unknown and dangerous files are refused ----------------------------

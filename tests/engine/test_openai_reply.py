@@ -24,10 +24,10 @@ from engine.planning import plan_reply
 from engine.prompting import build_messages
 from engine.reply_model import ReplyRequest
 from engine.responder import ConversationState, Responder, load_responder
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.types import HistoryTurn, UserTurn
 from tests.engine.backends.fake_openai import FakeOpenAI
-from tests.factories import tiny_llm
+from tests.factories import safety_policy, tiny_llm
 
 KEY = "sk-test-secret-4711"
 
@@ -41,11 +41,11 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def settings(server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EngineSettings:
     monkeypatch.setenv("STICKERBOT_LLM_API_KEY", KEY)
     server.plan.clear()
     server.answer_delay_s = 0.0
-    return Settings(data_dir=tmp_path, reply_llm="openai", llm_base_url=server.base_url,
+    return EngineSettings(data_dir=tmp_path, reply_llm="openai", llm_base_url=server.base_url,
                     llm_model="big-model", llm_concurrency=2, llm_max_retries=2,
                     temperature=0.0, max_new_tokens=12)
 
@@ -63,10 +63,11 @@ def request_for(classifier, library, text: str, *, want: bool = True,
 
 
 def test_the_server_gets_the_prompt_the_local_llm_gets(
-        settings: Settings, server: FakeOpenAI, classifier, library, index) -> None:
+        settings: EngineSettings, server: FakeOpenAI, classifier, library, index) -> None:
     model = load_openai_reply_model(settings, library, index)
     perceiver = Perceiver(classifier, library)
-    responder = Responder(perceiver, model, sticker_rate=1.0)
+    responder = Responder(perceiver, model, sticker_rate=1.0,
+                          safety=safety_policy(classifier, library, settings.generated_dir))
     history = [HistoryTurn(role="user", text="I had a driving test today"),
                HistoryTurn(role="bot", text="Good luck! Tell me how it went.")]
     text = "I passed my driving test!"
@@ -85,7 +86,7 @@ def test_the_server_gets_the_prompt_the_local_llm_gets(
 
 
 def test_tool_mode_sends_the_sticker_the_model_asks_for(
-        settings: Settings, server: FakeOpenAI, classifier, library, index) -> None:
+        settings: EngineSettings, server: FakeOpenAI, classifier, library, index) -> None:
     model = load_openai_reply_model(settings.model_copy(update={"reply_model": "tool"}),
                                     library, index)
     assert model.version == "openai-big-model+tool"
@@ -109,7 +110,7 @@ def test_tool_mode_sends_the_sticker_the_model_asks_for(
 
 
 def test_failures_are_retried_and_tokens_counted_and_the_key_never_logged(
-        settings: Settings, server: FakeOpenAI, classifier, library, index,
+        settings: EngineSettings, server: FakeOpenAI, classifier, library, index,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     model = load_openai_reply_model(settings, library, index)
@@ -122,7 +123,7 @@ def test_failures_are_retried_and_tokens_counted_and_the_key_never_logged(
 
 
 def test_a_batch_goes_out_concurrently_within_the_limit(
-        settings: Settings, server: FakeOpenAI, classifier, library, index) -> None:
+        settings: EngineSettings, server: FakeOpenAI, classifier, library, index) -> None:
     model = load_openai_reply_model(settings.model_copy(update={"reply_model": "text-only"}),
                                     library, index)
     server.max_in_flight = 0
@@ -142,7 +143,7 @@ def free_port() -> int:
 
 
 def test_start_fails_clearly_when_the_server_is_away_refuses_or_lacks_the_model(
-        settings: Settings, library, index, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: EngineSettings, library, index, monkeypatch: pytest.MonkeyPatch) -> None:
     away = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(BackendError, match="cannot reach the LLM server at .*/v1/models"):
         load_openai_reply_model(settings.model_copy(update={"llm_base_url": away}),
@@ -164,7 +165,7 @@ def test_start_fails_clearly_when_the_server_is_away_refuses_or_lacks_the_model(
 
 
 def test_load_responder_answers_through_the_server(
-        settings: Settings, server: FakeOpenAI, pack_root: Path) -> None:
+        settings: EngineSettings, server: FakeOpenAI, pack_root: Path) -> None:
     settings.stickers_dir.symlink_to(pack_root, target_is_directory=True)
     responder = load_responder(settings)
     assert responder.version == "openai-big-model+ret"

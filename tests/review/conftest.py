@@ -196,8 +196,8 @@ def dashboard(sqlite_database: Database, review_library, review_library_root, tm
     from fastapi import FastAPI
     from starlette.testclient import TestClient
 
-    from engine.settings import Settings
     from review.app import create_review_app
+    from settings import Settings
 
     data = tmp_path / "data"
     data.mkdir()

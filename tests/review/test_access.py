@@ -92,7 +92,7 @@ def test_every_route_refuses_access_without_a_login(dashboard) -> None:
             assert SECRET_WORDS not in response.text and "alice" not in response.text.lower()
             assert not response.headers.get("content-disposition")
     assert counts(dashboard.db) == before  # nothing was marked, deleted or started
-    assert dashboard.app.state.review.runs.jobs == {}
+    assert dashboard.app.state.review.runs.jobs() == []
 
 
 def test_the_public_routes_hold_no_data(dashboard) -> None:

@@ -61,7 +61,7 @@ def test_odd_form_values_are_a_400(dashboard, path, data) -> None:
     response = client.post(path, data={**data, "csrf_token": page_csrf(client)},
                            follow_redirects=False)
     assert response.status_code in (400, 404), (path, response.status_code, response.text)
-    assert dashboard.app.state.review.runs.jobs == {}
+    assert dashboard.app.state.review.runs.jobs() == []
 
 
 def test_an_odd_json_id_is_a_400(dashboard) -> None:

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 
-from engine.settings import Settings
 from review import auth
 from review.app import create_review_app
+from settings import Settings
 from storage.media_store import MediaStore
 from storage.models import ReviewMark
 from storage.transcript import TranscriptStore

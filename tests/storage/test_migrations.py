@@ -14,8 +14,8 @@ from tests.harness.services import PgDatabases
 
 TABLES = {"users", "conversations", "messages", "stickers", "platform_stickers", "deliveries",
           "enabled_channels", "evaluation_scores", "operators", "operator_sessions",
-          "review_marks", "alembic_version"}
-HEAD = "0005"
+          "review_marks", "jobs", "alembic_version"}
+HEAD = "0006"
 
 
 def _diff(db: Database, metadata: MetaData = Base.metadata) -> list:

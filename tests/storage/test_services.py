@@ -54,4 +54,4 @@ def test_server_dying_at_start_is_reported(tmp_path: Path) -> None:
 
 def test_sqlite_database_fixture_is_migrated(sqlite_database: Database) -> None:
     with sqlite_database.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from engine.settings import Settings
+from settings import Settings
 from tests.harness.services import PgDatabases, Service, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,12 +88,12 @@ class Cluster:
             os.environ.clear()
             os.environ.update(saved)
 
-    def start_worker(self, name: str, **env: str) -> Worker:
+    def start_worker(self, name: str, queues: str = "gpu", **env: str) -> Worker:
         port = free_port()
         log_path = self.data_dir / f"worker-{name}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, str(REPO / "stickerbot.py"), "worker", "--queues", "gpu"],
+                [sys.executable, str(REPO / "stickerbot.py"), "worker", "--queues", queues],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env, "STICKERBOT_HEALTH_PORT": str(port), **env})
         worker = Worker(process, f"http://127.0.0.1:{port}/healthz", log_path)

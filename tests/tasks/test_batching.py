@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.reply_model import RetrievalReplyModel
-from engine.settings import Settings
 from engine.types import Emotion, Reply, UserTurn
+from settings import Settings
 from storage.models import Conversation, Message
 from tasks.batching import TurnBatcher
 from tasks.runtime import Runtime, init_runtime, reset_runtime

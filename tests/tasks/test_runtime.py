@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import func, select
 
 from engine.planning import plan_reply
 from engine.reply_model import RetrievalReplyModel
-from engine.settings import Settings
 from engine.types import Media, MediaKind, Perception, UserTurn
 from storage.memory import SqlMemory
 from storage.models import Message
 from storage.transcript import TranscriptStore
-from tasks.runtime import Runtime
+from tasks.runtime import Runtime, get_runtime, load_on_first_use, reset_runtime
+from tasks.settings import TaskSettings
 from tests.factories import tiny_responder
 
 
@@ -32,7 +34,7 @@ class RecordingModel(RetrievalReplyModel):
 def runtime(database, classifier, library, index, tmp_path) -> Runtime:
     responder = tiny_responder(classifier, library, index)
     responder.model = RecordingModel(responder.model)
-    return Runtime(settings=Settings(data_dir=tmp_path), responder=responder, db=database,
+    return Runtime(settings=TaskSettings(data_dir=tmp_path), responder=responder, db=database,
                    transcripts=TranscriptStore(database), memory=SqlMemory(database))
 
 
@@ -128,3 +130,27 @@ def test_a_racing_copy_returns_the_reply_stored_first(runtime: Runtime, monkeypa
     assert copy.text == first.text
     assert (copy.sticker and copy.sticker.id) == (first.sticker and first.sticker.id)
     assert message_count(runtime) == 2
+
+
+def test_models_load_with_the_settings_passed_down(monkeypatch, tmp_path) -> None:
+    """A worker process loads its models with the settings `stickerbot worker` was given,
+    not with what the environment says when the first task comes."""
+    reset_runtime()
+    with pytest.raises(RuntimeError, match="init_runtime"):
+        get_runtime()
+    loaded = SimpleNamespace(db=SimpleNamespace(dispose=lambda: None))
+    loaded_with = []
+
+    def load(settings: TaskSettings, responder=None) -> SimpleNamespace:
+        loaded_with.append(settings)
+        return loaded
+
+    monkeypatch.setattr(Runtime, "load", load)
+    monkeypatch.setenv("STICKERBOT_DATA_DIR", str(tmp_path / "environment"))
+    passed = TaskSettings(data_dir=tmp_path / "passed")
+    load_on_first_use(passed)
+    try:
+        assert get_runtime() is loaded and get_runtime() is loaded
+    finally:
+        reset_runtime()
+    assert loaded_with == [passed]

@@ -109,8 +109,10 @@ async def submit_all(submitter: QueueSubmitter, turns: list[UserTurn]):
 
 def test_worker_killed_mid_reply_is_answered_once_by_the_next(
         services, tmp_path, pack_root, model_cache) -> None:
-    # The real default model, so a reply takes long enough to be interrupted.
-    cluster = make_cluster(services, tmp_path, pack_root, model_cache)
+    # The real SmolLM2, on torch, so a reply takes long enough (seconds) to be interrupted:
+    # the default CTranslate2 copy of the tuned model answers in about half a second.
+    cluster = make_cluster(services, tmp_path, pack_root, model_cache,
+                           STICKERBOT_LLM_ENGINE="torch", STICKERBOT_LLM_TUNED="false")
     try:
         first = cluster.start_worker("first")
         message = turn("killed", 0, "My cat is sick and I am scared")

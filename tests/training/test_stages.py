@@ -139,13 +139,3 @@ def test_library_negatives_train_against_every_sticker(tmp_path, library, classi
     first = sum(s["ret"] for s in steps[:4]) / 4
     last = sum(s["ret"] for s in steps[-4:]) / 4
     assert last < first
-
-
-def test_paper_preset_follows_the_authors_released_pretraining_configs() -> None:
-    from training.stages import stage_config
-
-    for name in ("perception", "alignment", "emotion"):
-        stage = stage_config("paper", name)
-        assert (stage.lr, stage.weight_decay, stage.adam_eps, stage.adam_betas) == (
-            1e-4, 0.05, 1e-6, (0.9, 0.999))
-        assert (stage.batch_size, stage.epochs, stage.warmup_steps) == (32, 4, 10)

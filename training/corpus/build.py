@@ -98,7 +98,7 @@ def move_near_duplicates(dialogues: list[dict[str, Any]], splits: dict[str, str]
     import numpy as np
 
     from engine.embeddings import TextEncoder
-    from engine.emotion.dataset import NEAR_DUPLICATE_COSINE, _squash
+    from training.emotion.dataset import NEAR_DUPLICATE_COSINE, _squash
 
     def long_turns(d: dict[str, Any]) -> list[str]:
         return [t for t in turns_of(d) if len(t.split()) >= 4]  # "lol" may repeat anywhere

@@ -29,7 +29,8 @@ def when(text: str | None) -> datetime | None:
 def evaluate_command(args: argparse.Namespace, settings) -> int:
     """`stickerbot evaluate`: a test split with predictions, or the logged transcripts."""
     if args.transcripts == bool(args.split):
-        raise SystemExit("choose one source: --split FILE --predictions FILE, or --transcripts")
+        raise SystemExit("choose one source: --split FILE with --predictions FILE or --replay "
+                         "SYSTEM, or --transcripts")
     from storage.db import Database
 
     library = load_library(settings)
@@ -41,10 +42,16 @@ def evaluate_command(args: argparse.Namespace, settings) -> int:
         source = {"transcripts": db.safe_url, "since": args.since, "until": args.until,
                   "platform": args.platform, "model_version": args.model_version}
     else:
-        if not args.predictions:
-            raise SystemExit("--split needs at least one --predictions file")
+        if not args.predictions and not args.replay:
+            raise SystemExit("--split needs --predictions FILE or --replay SYSTEM")
         items = [i for p in args.predictions for i in items_from_split(args.split, p, library)]
-        source = {"split": str(args.split), "predictions": [str(p) for p in args.predictions]}
+        if args.replay:
+            from training.evaluation.replay import replay_systems
+
+            items += replay_systems(settings, args.split, args.replay, library,
+                                    dialogues=args.dialogues)
+        source = {"split": str(args.split), "predictions": [str(p) for p in args.predictions],
+                  "replay": args.replay, "dialogues": args.dialogues}
     items = limited(items, args.limit)
     if not items:
         print("nothing to evaluate: no replies matched the selection")

@@ -7,9 +7,7 @@ from.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -44,24 +42,3 @@ class EvalItem:
     @property
     def has_sticker(self) -> bool:
         return bool(self.sticker_id or self.sticker_path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalItem:
-        data = dict(data)
-        data["context"] = [Turn(**t) for t in data.get("context", [])]
-        return cls(**data)
-
-
-def write_items(items: list[EvalItem], path: str | Path) -> None:
-    """JSON lines, one item a line."""
-    with open(path, "w", encoding="utf-8") as out:
-        for item in items:
-            out.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
-
-
-def read_items(path: str | Path) -> list[EvalItem]:
-    with open(path, encoding="utf-8") as source:
-        return [EvalItem.from_dict(json.loads(line)) for line in source if line.strip()]

@@ -12,6 +12,16 @@ TEXT_COLUMNS = [("bleu_1", "BLEU-1"), ("bleu_2", "BLEU-2"), ("bleu_3", "BLEU-3")
                 ("dist_3", "Dist-3"), ("rouge_l", "ROUGE-L"), ("meteor", "METEOR"),
                 ("cider", "CIDEr"), ("bertscore_minilm_f1", "BERTScore-MiniLM")]
 MM_COLUMNS = [("freq", "Freq"), ("mmr", "MMr"), ("f_mmr", "f-MMr")]
+CONVERSATION_COLUMNS = [
+    ("repeated_sentence", "Repeats"), ("echo", "Echo"), ("wrong_valence", "Wrong tone"),
+    ("human_life", "Human life"), ("empty_or_cut_off", "Empty/cut"),
+    ("safety_replies", "Safety replies")]
+STICKER_COLUMNS = [
+    ("sticker_rate", "Rate"), ("sticker_rate_first_turn", "First turns"),
+    ("sticker_fit_news", "Fit (news)"), ("sticker_fit_gold", "Fit (gold)"),
+    ("sticker_fit_plan", "Fit (plan)"), ("sticker_same_as_gold", "= gold"),
+    ("distinct_stickers_per_100", "Distinct/100"), ("top_sticker_share", "Top share"),
+    ("top_sticker", "Top sticker")]
 JUDGE_COLUMNS = [("emp_txt", "EMP-txt"), ("emp_mm", "EMP-mm"), ("con", "CON")]
 
 
@@ -69,6 +79,7 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
     text = {s: v["text"] for s, v in systems.items() if "text" in v}
     mm = {s: v["multimodal"] for s, v in systems.items() if "multimodal" in v}
     judge = {s: v["judge"] for s, v in systems.items() if "judge" in v}
+    conversation = {s: v["conversation"] for s, v in systems.items() if "conversation" in v}
     ranks = (results.get("rank") or {}).get("mean_rank")
     lines = ["# StickerBot evaluation", "",
              f"Source: `{json.dumps(results.get('source', {}), default=str)}`; "
@@ -79,6 +90,20 @@ def write_report(results: dict[str, Any], out: str | Path) -> dict[str, Path]:
                   "CIDEr is on pycocoevalcap's 0-10 scale.", ""]
         if _plot(text, TEXT_COLUMNS, "Text metrics", out / "text_metrics.png"):
             lines += ["![text metrics](text_metrics.png)", ""]
+    if conversation:
+        lines += _table("What a person notices (share of replies)", conversation,
+                        CONVERSATION_COLUMNS)
+        lines += _table("Stickers", conversation, STICKER_COLUMNS)
+        lines += ["Repeats: a sentence twice in a reply or from the bot's previous turn; echo: "
+                  "the person's sentence copied back; wrong tone: sorrow at good news or cheer "
+                  "at bad news, as the emotion model reads the reply; fit (news): no cheerful "
+                  "sticker on bad news (comfort stickers such as a hug count as fitting) and no "
+                  "sad one on good news; fit (gold): the same mood (cheerful, sad, comfort, "
+                  "other) as the reference sticker; fit (plan): an emotion the plan asked for. "
+                  "Safety replies (written crisis or check-in) are counted, not scored.", ""]
+        if _plot(conversation, CONVERSATION_COLUMNS[:5], "Failure rates",
+                 out / "failures.png"):
+            lines += ["![failure rates](failures.png)", ""]
     if mm:
         lines += _table("Multimodal metrics (cf. Table 2)", mm, MM_COLUMNS)
         lines += ["MMr: cosine of MiniLM text and StickerEncoder image embeddings; "

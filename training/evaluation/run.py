@@ -149,6 +149,8 @@ class EvaluateOptions:
     judge_max_tokens: int = 80
     bertscore: bool = True
     multimodal: bool = True
+    conversation: bool = True  # failure rates and sticker use (training/evaluation/conversation)
+    emotion_classifier: Any = None  # reads the replies' valence for those
     source: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,8 +174,15 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
 
         options.text_encoder = options.text_encoder or TextEncoder()
         images = StickerImages(options.sticker_encoder or StickerEncoder.load(), options.library)
+    valence_of = _valence_reader(options) if options.conversation else None
     for system, items in sorted(by_system.items()):
         scores: dict[str, Any] = {"n": len(items)}
+        if valence_of is not None:
+            from engine.responder import FALLBACK_TEXT
+            from training.evaluation.conversation import conversation_metrics
+
+            scores["conversation"] = conversation_metrics(items, valence_of, options.library,
+                                                          fallback=FALLBACK_TEXT)
         with_ref = [i for i in items if i.reference_text]
         if with_ref:
             from training.evaluation.text_metrics import text_metrics
@@ -205,7 +214,26 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
             results["rank"] = judge_ranks(options.judge_backend, options.items)
     results["seconds"] = time.monotonic() - started
     write_report(results, options.out)
+    if any("session" in i.meta for i in options.items):
+        from training.evaluation.conversation import side_by_side
+
+        (Path(options.out) / "side_by_side.md").write_text(
+            side_by_side(options.items, options.library), encoding="utf-8")
     return results
+
+
+def _valence_reader(options: EvaluateOptions) -> Any:
+    """Text -> valence (-1..1) by the emotion model, remembered per text."""
+    from functools import lru_cache
+
+    if options.emotion_classifier is None:
+        from engine.embeddings import TextEncoder
+        from engine.emotion import EmotionClassifier
+
+        options.text_encoder = options.text_encoder or TextEncoder()
+        options.emotion_classifier = EmotionClassifier.load(options.text_encoder)
+    classifier = options.emotion_classifier
+    return lru_cache(maxsize=None)(lambda text: classifier.predict_one(text).valence)
 
 
 def _item_score(item_id: str, system: str, metric: str, value: float) -> dict[str, Any]:

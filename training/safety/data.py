@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.safety.crisis import LEVEL_CLASS, context_input, crisis_input
+from training.emotion.dataset import TRAIN_PATH as EMOTION_TRAIN_PATH
 
 DATA_DIR = Path(__file__).parent / "data"
 TRAIN_PATH = DATA_DIR / "crisis_train_turns.jsonl"
 # Written later by other writers, to widen indirect and in-context risk.
 TRAIN_PATHS = (TRAIN_PATH, DATA_DIR / "crisis_train_turns_2.jsonl",
-               DATA_DIR / "crisis_train_turns_3.jsonl")
+               DATA_DIR / "crisis_train_turns_3.jsonl", DATA_DIR / "crisis_train_turns_4.jsonl")
 # Earlier hand-labelled lines (issue 11) and the emotion model's ordinary lines.
 LEGACY_PATHS = (DATA_DIR / "crisis_lines_2026-11.jsonl",)
-EMOTION_TRAIN_PATH = Path(__file__).parents[2] / "engine" / "emotion" / "data" / "train.jsonl"
 ORDINARY_EVAL_PATHS = (DATA_DIR / "eval_ordinary_everyday.jsonl",
                        DATA_DIR / "eval_ordinary_hard.jsonl")
 RISK_EVAL_PATH = DATA_DIR / "eval_risk.jsonl"

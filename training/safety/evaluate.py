@@ -32,12 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.emotion.dataset import overlaps
 from engine.safety.check_in import SafetyState
 from engine.safety.crisis import CrisisClassifier, context_input, crisis_input
 from engine.safety.policy import CONTEXT_TURNS, SafetyPolicy
-from engine.settings import Settings
 from engine.types import Media, MediaKind, UserTurn
+from training.emotion.dataset import overlaps
 from training.safety.data import (
     EvalTurn,
     load_all_train_turns,
@@ -45,6 +44,7 @@ from training.safety.data import (
     load_ordinary,
     load_risk,
 )
+from training.settings import TrainingSettings
 
 # The levels whose recall targets count the crisis reply only, and those for which a
 # check-in is the right answer too.
@@ -260,7 +260,7 @@ def evaluate(policy: SafetyPolicy, perceiver, library,
     return report, ordinary, risk
 
 
-def safety_command(args: argparse.Namespace, settings: Settings) -> int:
+def safety_command(args: argparse.Namespace, settings: TrainingSettings) -> int:
     from engine.embeddings import TextEncoder
     from engine.emotion import EmotionClassifier
     from engine.perception import Perceiver
@@ -288,11 +288,25 @@ def safety_command(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.overlaps else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from stickerbot import build_parser
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `stickerbot evaluate-safety` (and of `python -m` this module)."""
+    parser.add_argument("--out", type=Path, default=Path("safety-report"),
+                        help="report folder (safety.md, safety.json, safety.png)")
+    parser.add_argument("--model-dir", type=Path, help="a crisis model other than the "
+                        "committed one")
+    parser.add_argument("--serve", metavar="URL",
+                        help="also send the turns through a running stickerbot serve")
+    parser.add_argument("--ordinary-sample", type=int, default=150,
+                        help="with --serve: how many ordinary conversations to send")
+    parser.add_argument("--risk-per-level", type=int,
+                        help="with --serve: at most this many risk lines per level")
 
-    argv = sys.argv[1:] if argv is None else argv
-    return safety_command(build_parser().parse_args(["evaluate-safety", *argv]), Settings())
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="false crisis replies and recall per level")
+    add_arguments(parser)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return safety_command(args, TrainingSettings())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What `stickerbot simulate` and `stickerbot profiles expand` do, built from Settings.
+"""What `stickerbot simulate` and `stickerbot profiles expand` do, built from the settings.
 
 Kept out of stickerbot.py so the command stays a thin argument parser.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.settings import Settings
+from training.settings import TrainingSettings
 from training.simulator.agents import Config
 from training.simulator.manager import ManagerConfig
 from training.simulator.profiles import SEED_FILE, expand_profiles, load_profiles, save_profiles
@@ -40,7 +40,7 @@ class SimulateOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_tool(settings: Settings, shards: int, top_k: int, seed: int) -> StickerTool:
+def build_tool(settings: TrainingSettings, shards: int, top_k: int, seed: int) -> StickerTool:
     from engine.embeddings import TextEncoder
     from engine.stickers import StickerIndex, StickerLibrary
 
@@ -50,7 +50,7 @@ def build_tool(settings: Settings, shards: int, top_k: int, seed: int) -> Sticke
     return StickerTool(library, encoder, shards=shards, top_k=top_k, seed=seed, index=index)
 
 
-def simulate(settings: Settings, options: SimulateOptions) -> dict[str, Any]:
+def simulate(settings: TrainingSettings, options: SimulateOptions) -> dict[str, Any]:
     """Run (or resume) a simulation, then write its stats; returns run report + stats."""
     from engine.backends.factory import build_backend, build_escalation
 
@@ -79,7 +79,7 @@ def simulate(settings: Settings, options: SimulateOptions) -> dict[str, Any]:
     return result
 
 
-def expand(settings: Settings, *, out: Path, target: int, seed: int = 0,
+def expand(settings: TrainingSettings, *, out: Path, target: int, seed: int = 0,
            backend: str | None = None, seeds: Path = SEED_FILE) -> dict[str, Any]:
     """SELF-INSTRUCT expansion of the seed profiles to `target`, written to `out`."""
     from engine.backends.factory import build_backend

@@ -18,7 +18,7 @@ import discord
 import pytest
 
 from bots.discord import DeliveryPolicy, build_discord_client, start_discord, stop_discord
-from engine.settings import Settings
+from settings import Settings
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
 from tasks.runtime import Runtime, init_runtime, reset_runtime

@@ -17,7 +17,7 @@ import pytest
 
 from bots.telegram import DeliveryPolicy, build_telegram_application, start_telegram
 from bots.telegram import stop_telegram as stop_app
-from engine.settings import Settings
+from settings import Settings
 from storage.media_store import MediaStore
 from storage.transcript import TranscriptStore
 from tasks.runtime import Runtime, init_runtime, reset_runtime

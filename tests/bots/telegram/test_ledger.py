@@ -14,7 +14,7 @@ from storage.transcript import TranscriptStore
 
 
 def test_a_message_is_claimed_once(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     assert ledger.claim("telegram:1:5", "1", "42", "Ann")
     assert not ledger.claim("telegram:1:5", "1", "42", "Ann")
     assert ledger.seen("telegram:1:5") and not ledger.seen("telegram:1:6")
@@ -23,7 +23,7 @@ def test_a_message_is_claimed_once(database: Database) -> None:
 
 
 def test_pending_answer_progress_and_due(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     ledger.claim("telegram:1:5", "1", "42")
     ledger.set_payload("telegram:1:5", {"texts": ["a", "b"], "user_id": "42"})
     assert [r.task_id for r in ledger.due(stale_after_s=60)] == ["telegram:1:5"]
@@ -36,7 +36,7 @@ def test_pending_answer_progress_and_due(database: Database) -> None:
 
 
 def test_unanswered_claim_becomes_due_when_stale(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     ledger.claim("telegram:1:7", "1", "42")
     ledger.set_turn("telegram:1:7", {"text": "hi"})
     assert ledger.due(stale_after_s=60) == []
@@ -46,18 +46,18 @@ def test_unanswered_claim_becomes_due_when_stale(database: Database) -> None:
 
 
 def test_sticker_handles_are_cached_and_replaced(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     assert ledger.sticker_file_id("noto-1f600") is None
     ledger.remember_sticker("noto-1f600", "FILE-A")
     ledger.remember_sticker("noto-1f600", "FILE-B")
-    assert Ledger(database).sticker_file_id("noto-1f600") == "FILE-B"
+    assert Ledger(database, "telegram").sticker_file_id("noto-1f600") == "FILE-B"
     assert Ledger(database, platform="discord").sticker_file_id("noto-1f600") is None
     ledger.forget_sticker("noto-1f600")
     assert ledger.sticker_file_id("noto-1f600") is None
 
 
 def test_forget_user_removes_their_deliveries(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     ledger.claim("telegram:1:5", "1", "42")
     ledger.claim("telegram:2:5", "2", "43")
     TranscriptStore(database).forget_user("telegram", "42")
@@ -67,7 +67,7 @@ def test_forget_user_removes_their_deliveries(database: Database) -> None:
 
 
 def test_forget_user_returns_the_media_of_an_unanswered_message(database: Database) -> None:
-    ledger = Ledger(database)
+    ledger = Ledger(database, "telegram")
     ledger.claim("telegram:1:6", "1", "42")
     ledger.set_turn("telegram:1:6", {"media": [{"path": "/media/ab/cd/waiting.webp"}]})
     assert TranscriptStore(database).forget_user("telegram", "42") == [

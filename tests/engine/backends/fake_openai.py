@@ -42,10 +42,10 @@ class FakeOpenAI:
             def log_message(self, *args: object) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:  # http.server's naming
                 fake._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 fake._list_models(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.emotion import EmotionClassifier
-from engine.emotion.dataset import HELDOUT_PATH, load_jsonl
 from engine.types import Emotion
+from training.emotion.dataset import HELDOUT_PATH, load_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def test_heldout_accuracy_is_well_above_chance(classifier: EmotionClassifier) ->
     probs = classifier.probabilities_from(classifier.encoder.encode(texts), texts)
     predicted = [classifier.labels[i] for i in np.argmax(probs, axis=1)]
     accuracy = np.mean([p == gold for p, (_, gold) in zip(predicted, rows, strict=True)])
-    # Chance is 1/7; `python -m engine.emotion.evaluate` measured 0.884.
+    # Chance is 1/7; `python -m training.emotion.evaluate` measured 0.884.
     assert accuracy >= 0.85
 
 

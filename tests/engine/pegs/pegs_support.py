@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import torch
+from PIL import Image
 
-from engine.pegs import PegsConfig, PegsModel  # noqa: E402
+from engine.pegs import PegsConfig, PegsModel
 
 ANIMALS = ["dog", "cat", "bird", "fish"]
 EMOTIONS = ["happy", "sad", "angry", "scared"]

@@ -6,14 +6,14 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+from PIL import Image
 
-from engine.pegs import composer as composer_module  # noqa: E402
-from engine.pegs.composer import CAPTION_FONTS, CaptionComposer, caption_for  # noqa: E402
-from engine.stickers import Sticker, StickerLibrary, render_emoji  # noqa: E402
-from engine.types import Emotion  # noqa: E402
+from engine.pegs import composer as composer_module
+from engine.pegs.composer import CAPTION_FONTS, CaptionComposer, caption_for
+from engine.stickers import Sticker, StickerLibrary, render_emoji
+from engine.types import Emotion
 
 SIZE = 512
 

@@ -6,21 +6,21 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # anything that tried to download would fail loudly
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from PIL import Image
 
-from engine.media import on_white  # noqa: E402
-from engine.pegs.diffusion import (  # noqa: E402
+from engine.media import on_white
+from engine.pegs.diffusion import (
     StickerGenerator,
     caption_target,
     tiny_pipeline,
 )
-from engine.stickers.render import render_emoji  # noqa: E402
-from engine.types import Emotion  # noqa: E402
+from engine.stickers.render import render_emoji
+from engine.types import Emotion
 
 OUT = 512
 

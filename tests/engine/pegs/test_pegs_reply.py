@@ -14,9 +14,10 @@ from engine.perception import Perceiver
 from engine.planning import plan_reply
 from engine.reply_model import ReplyRequest
 from engine.responder import ConversationState, Responder
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.types import Emotion, Perception, UserTurn
 from tests.engine.pegs.pegs_support import images, tiny_pegs, train_reply
+from tests.factories import safety_policy
 
 CHAT = [{"role": "user", "content": "i lost my dog today"}]
 PLAN = plan_reply(Perception(emotion=Emotion.sadness, valence=-0.8, confidence=0.9))
@@ -126,7 +127,7 @@ def test_a_new_checkpoint_version_is_served_without_a_restart(taught, library,
                                                               tmp_path) -> None:
     root = tmp_path / "checkpoints"
     save_checkpoint(taught, root, "v1")
-    settings = Settings(data_dir=tmp_path, pegs_checkpoint=str(root), temperature=0.0)
+    settings = EngineSettings(data_dir=tmp_path, pegs_checkpoint=str(root), temperature=0.0)
     bot = load_pegs_reply_model(settings, library, root)
     assert bot.version == "pegs-tiny@v1+ret"
     [before] = bot.reply([ask()])
@@ -141,7 +142,8 @@ def test_a_new_checkpoint_version_is_served_without_a_restart(taught, library,
 
 def test_the_responder_answers_through_pegs(taught, classifier, library, tmp_path) -> None:
     bot = PegsReplyModel(taught, library, tmp_path, config=greedy())
-    responder = Responder(Perceiver(classifier, library, ocr=False), bot, sticker_rate=1.0)
+    responder = Responder(Perceiver(classifier, library, ocr=False), bot, sticker_rate=1.0,
+                          safety=safety_policy(classifier, library, tmp_path / "generated"))
     turn = UserTurn(platform="web", chat_id="c", user_id="u", message_id="1",
                     text="hello how are you")
     state = ConversationState(bot_turns=2, bot_sticker_turns=0)  # far behind: overdue

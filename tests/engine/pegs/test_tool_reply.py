@@ -8,9 +8,9 @@ import torch
 from engine.pegs import PegsConfig, PegsModel
 from engine.pegs.reply import PegsReplyConfig
 from engine.pegs.tiny import tiny_llm, tiny_tokenizer
-from engine.pegs.tool_reply import ToolReplyModel, find_action
+from engine.pegs.tool_reply import ToolReplyModel
 from engine.planning import plan_reply
-from engine.reply_model import ReplyRequest
+from engine.reply_model import ReplyRequest, find_action
 from engine.types import Emotion, Perception
 from tests.engine.pegs.pegs_support import train_reply
 

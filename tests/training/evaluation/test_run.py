@@ -104,7 +104,7 @@ def test_evaluate_split_writes_json_markdown_and_plots(split, library, encoder, 
 def test_web_chat_transcripts_end_to_end(tmp_path, monkeypatch, classifier, library, index,
                                          pack_root, encoder):
     from bots.web.app import create_app
-    from engine.settings import Settings
+    from settings import Settings
     from stickerbot import main
     from storage.db import Database
     from storage.models import Message

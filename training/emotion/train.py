@@ -1,6 +1,6 @@
-"""Fit the emotion classifier on engine/emotion/data/train.jsonl only.
+"""Fit the emotion classifier on training/emotion/data/train.jsonl only.
 
-    python -m engine.emotion.train [--out PATH]
+    python -m training.emotion.train [--out PATH]
 
 Regularisation and the emoji nudge are both chosen by stratified 5-fold
 cross-validation on the training set; the held-out set is never read here.
@@ -22,8 +22,8 @@ from engine.emotion.classifier import (
     emoji_votes,
     vader_column,
 )
-from engine.emotion.dataset import TRAIN_PATH, load_jsonl
 from engine.types import Emotion
+from training.emotion.dataset import TRAIN_PATH, load_jsonl
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 EMOJI_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)

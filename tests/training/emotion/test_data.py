@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from engine.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, overlaps
 from engine.types import Emotion
+from training.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, overlaps
 
 
 def test_training_set_has_70_per_emotion() -> None:

@@ -1,6 +1,6 @@
 """Scores and the report of the sticker encoder: image -> description retrieval.
 
-Used by `engine.pegs.train_sticker_encoder` (held-out metrics per epoch, the final
+Used by `training.sticker_encoder.train` (held-out metrics per epoch, the final
 table and plot); the same top-k scoring serves any image-to-text retrieval check.
 """
 

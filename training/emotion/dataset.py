@@ -1,4 +1,5 @@
-"""The hand-written emotion data sets and the check that keeps them apart."""
+"""The hand-written emotion data sets (data/ beside this file) and the check that keeps
+them apart. The trainer reads only train.jsonl; heldout.jsonl is for the evaluation."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import numpy as np
 from engine.embeddings import TextEncoder
 from engine.types import Emotion
 
-TRAIN_PATH = Path(__file__).parent / "data" / "train.jsonl"
-# The held-out set lives with the tests so that nothing under engine/ fits on it.
-HELDOUT_PATH = Path(__file__).parents[2] / "tests" / "data" / "emotion_heldout.jsonl"
+DATA_DIR = Path(__file__).parent / "data"
+TRAIN_PATH = DATA_DIR / "train.jsonl"
+HELDOUT_PATH = DATA_DIR / "heldout.jsonl"
 NEAR_DUPLICATE_COSINE = 0.95
 
 

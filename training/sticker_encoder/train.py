@@ -1,6 +1,6 @@
 """Train the cpu-small sticker encoder contrastively against MiniLM text embeddings.
 
-    python -m engine.pegs.train_sticker_encoder [--stickers-dir data/stickers]
+    python -m training.sticker_encoder.train [--stickers-dir data/stickers]
         [--epochs N] [--seed 0] [--plot FILE] [--no-extra-emoji]
 
 Data:
@@ -48,14 +48,14 @@ from engine.pegs.sticker_encoder import (
     augment,
     to_base,
 )
-from engine.pegs.sticker_encoder_eval import (
+from engine.stickers import Sticker, StickerLibrary
+from engine.stickers.render import NOTO_EMOJI_FONT, EmojiRenderError, render_emoji
+from training.sticker_encoder.evaluate import (
     chance_scores,
     report_table,
     retrieval_scores,
     save_plot,
 )
-from engine.stickers import Sticker, StickerLibrary
-from engine.stickers.render import NOTO_EMOJI_FONT, EmojiRenderError, render_emoji
 
 SPLIT_SEED = 0  # fixed, so runs with different --seed share one held-out set
 HELDOUT_FRACTION = 0.2
@@ -227,11 +227,6 @@ class HeldoutSet:
         }
 
 
-def heldout_metrics(model: StickerEncoder, library: StickerLibrary, text_encoder: TextEncoder,
-                    heldout_ids: Sequence[str] | None = None) -> dict[str, dict]:
-    return HeldoutSet.from_library(library, text_encoder, heldout_ids).metrics(model)
-
-
 # --- the command --------------------------------------------------------------------
 def build_pairs(train: Sequence[Sticker], library: StickerLibrary, text_encoder: TextEncoder,
                 extras: Sequence[tuple[str, str]], progress: bool = True) -> PairSet:
@@ -310,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
                 for part in ("heldout", "library")}
 
     report = {"training": {
-        "command": "python -m engine.pegs.train_sticker_encoder",
+        "command": "python -m training.sticker_encoder.train",
         "seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "threads": threads, "train_seconds": round(train_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),

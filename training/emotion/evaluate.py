@@ -1,6 +1,6 @@
 """Score the emotion classifier on the held-out set (never used for fitting).
 
-    python -m engine.emotion.evaluate [--weights PATH] [--plot confusion.png]
+    python -m training.emotion.evaluate [--weights PATH] [--plot confusion.png]
 
 Prints accuracy, macro-F1, per-class precision/recall, the confusion matrix and
 valence sign agreement, after checking that no held-out text repeats a training text.
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from engine.embeddings import TextEncoder
 from engine.emotion.classifier import EmotionClassifier, EmotionPrediction
-from engine.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, require_disjoint
 from engine.plots import plot_confusion
 from engine.types import NEGATIVE_EMOTIONS, Emotion
+from training.emotion.dataset import HELDOUT_PATH, TRAIN_PATH, load_jsonl, require_disjoint
 
 LABELS = list(Emotion)
 
@@ -43,24 +44,18 @@ def expected_sign(emotion: Emotion) -> int:
 
 
 def score(gold: list[Emotion], preds: list[EmotionPrediction]) -> Report:
-    idx = {e: i for i, e in enumerate(LABELS)}
-    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
-    for g, p in zip(gold, preds, strict=True):
-        confusion[idx[g], idx[p.emotion]] += 1
-    tp = np.diag(confusion).astype(float)
-    precision = tp / np.maximum(confusion.sum(axis=0), 1)
-    recall = tp / np.maximum(confusion.sum(axis=1), 1)
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(
-        precision + recall, 1e-12), 0.0)
+    predicted = [p.emotion for p in preds]
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        gold, predicted, labels=LABELS, zero_division=0)
     signed = [(expected_sign(g), p.valence) for g, p in zip(gold, preds, strict=True)
               if expected_sign(g) != 0]
     agree = sum(1 for s, v in signed if s * v > 0)
     return Report(
-        accuracy=float(tp.sum() / confusion.sum()), macro_f1=float(f1.mean()),
+        accuracy=float(accuracy_score(gold, predicted)), macro_f1=float(f1.mean()),
         precision={e: float(precision[i]) for i, e in enumerate(LABELS)},
         recall={e: float(recall[i]) for i, e in enumerate(LABELS)},
-        confusion=confusion, valence_agreement=agree / max(len(signed), 1),
-        valence_rows=len(signed),
+        confusion=confusion_matrix(gold, predicted, labels=LABELS),
+        valence_agreement=agree / max(len(signed), 1), valence_rows=len(signed),
     )
 
 

@@ -1,0 +1,75 @@
+"""The retrieval reply model takes the sticker a tuned LLM asks for, within what the
+sticker-rate control allows; an untuned LLM's stickers come from the plan."""
+
+from __future__ import annotations
+
+from engine.llm import Generation
+from engine.planning import ReplyPlan
+from engine.reply_model import ReplyRequest, RetrievalReplyModel, find_action
+from engine.types import Emotion
+
+
+class ScriptedLLM:
+    """Answers with fixed text, as a tuned model that wrote a sticker action would."""
+
+    version = "scripted"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def generate(self, conversations: list) -> list[Generation]:
+        return [Generation(self.text, 12, 0.1) for _ in conversations]
+
+
+def request(*, want: bool = True, force: bool = False,
+            emotion: Emotion = Emotion.happiness) -> ReplyRequest:
+    plan = ReplyPlan(user_emotion=emotion, emotion=emotion, intent="mirror",
+                     instruction="", sticker_query="celebration", sticker_emotions=(emotion,))
+    return ReplyRequest(messages=[{"role": "user", "content": "I passed!"}], plan=plan,
+                        want_sticker=want, force_sticker=force)
+
+
+def test_the_action_is_split_from_the_text() -> None:
+    assert find_action("Third time lucky! [sticker: A shiny golden trophy cup.]") == (
+        "Third time lucky!  ", "A shiny golden trophy cup.")
+
+
+def test_a_tuned_llm_chooses_its_sticker(library, index) -> None:
+    llm = ScriptedLLM("Third attempt, and you did it! [sticker: A shiny golden trophy cup.]")
+    model = RetrievalReplyModel(llm, library, index, sticker_actions=True)
+    reply = model.reply([request()])[0]
+    assert reply.text == "Third attempt, and you did it!"
+    assert reply.sticker is not None and "trophy" in reply.sticker.description.lower()
+    # The rate control said no: the text stays, the sticker goes.
+    assert model.reply([request(want=False)])[0].sticker is None
+
+
+def test_no_action_means_no_sticker_unless_one_is_overdue(library, index) -> None:
+    model = RetrievalReplyModel(ScriptedLLM("That's huge, congrats!"), library, index,
+                                sticker_actions=True)
+    assert model.reply([request()])[0].sticker is None
+    overdue = model.reply([request(force=True)])[0].sticker
+    assert overdue is not None and overdue.emotion == Emotion.happiness
+
+
+def test_an_untuned_llm_gets_the_planned_sticker(library, index) -> None:
+    model = RetrievalReplyModel(ScriptedLLM("That's huge, congrats!"), library, index)
+    sticker = model.reply([request()])[0].sticker
+    assert sticker is not None and sticker.emotion == Emotion.happiness
+
+
+def test_a_laughing_sticker_for_bad_news_gives_way_to_comfort(library, index) -> None:
+    from engine.planning import plan_reply
+    from engine.types import Perception
+
+    llm = ScriptedLLM("Oh no, that's awful. [sticker: A yellow face laughing with its mouth "
+                      "wide open and eyes squeezed shut into > < shapes.]")
+    model = RetrievalReplyModel(llm, library, index, sticker_actions=True)
+    plan = plan_reply(Perception(emotion=Emotion.sadness, valence=-0.8, confidence=1.0))
+    sad = ReplyRequest(messages=[{"role": "user", "content": "my dog died"}], plan=plan,
+                       want_sticker=True)
+    reply = model.reply([sad])[0]
+    assert reply.text == "Oh no, that's awful."
+    assert reply.sticker is not None and "laughing" not in reply.sticker.description
+    assert model.suits(library.get(reply.sticker.id), plan)
+    assert model.chooses_stickers
