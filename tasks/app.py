@@ -22,8 +22,22 @@ QUEUES = (GPU_QUEUE, CPU_QUEUE)
 celery_app = Celery("stickerbot", include=["tasks.respond", "tasks.jobs"])
 
 
+def _forget_connections(broker_url: str) -> None:
+    """Celery keeps its connection and producer pools for the broker it first used: a
+    process pointed at another broker (a test after another test) must not go on
+    publishing to the old one."""
+    if celery_app.conf.broker_url == broker_url:
+        return
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 def configure_celery(settings: TaskSettings) -> Celery:
     """Point the app at the broker from settings, or at in-process execution."""
+    _forget_connections("memory://" if settings.uses_embedded_queue
+                        else settings.celery_broker_url)
     if settings.uses_embedded_queue:
         celery_app.conf.update(
             broker_url="memory://",
