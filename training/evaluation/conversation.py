@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine.types import Emotion, Media, MediaKind, UserTurn
+from engine.types import Emotion, Media, MediaKind, Perception, UserTurn
 from training.evaluation.items import EvalItem, Turn
 from training.evaluation.text_metrics import rouge_l, tokenize
 
@@ -236,7 +236,9 @@ def replay_split(responder: Any, sessions: list[dict[str, Any]], system: str, li
                 gold = sessions[i]["conversation"][number]
                 contexts[i].append(Turn("user", p.turn.text,
                                         _sticker_text(gold.get("user_sticker"))))
-                perception = responder.perceiver.perceive(p.turn) if reply.sticker else None
+                # The plan the responder made, from what it perceived (no second look).
+                plan = plan_reply(Perception(emotion=reply.user_emotion,
+                                             valence=reply.user_valence, confidence=1.0))
                 items.append(EvalItem(
                     item_id=f"{i}:{number}", system=system, context=list(contexts[i][-7:]),
                     text=reply.text, sticker_id=reply.sticker.id if reply.sticker else None,
@@ -246,8 +248,8 @@ def replay_split(responder: Any, sessions: list[dict[str, Any]], system: str, li
                     meta={"user_emotion": sessions[i].get("user_emotion"),
                           "session": sessions[i].get("session_id"), "turn": number,
                           "safety": reply.safety,
-                          "plan_emotions": ([e.value for e in plan_reply(perception)
-                                             .sticker_emotions] if perception else None)}))
+                          "plan_emotions": ([e.value for e in plan.sticker_emotions]
+                                            if reply.sticker else None)}))
                 contexts[i].append(Turn("assistant", reply.text,
                                         reply.sticker.description if reply.sticker else None))
                 history[i] += history_of(p.turn, reply)
