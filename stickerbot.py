@@ -348,30 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.set_defaults(func=cmd_train)
 
     evaluation = commands.add_parser("evaluate", help="score replies with the paper's metrics")
-    evaluation.add_argument("--split", type=Path, help="STICKERCONV test sessions (JSONL/JSON)")
-    evaluation.add_argument("--predictions", type=Path, action="append", default=[],
-                            help="replies to --split, JSON lines (repeatable)")
-    evaluation.add_argument("--replay", action="append", default=[],
-                            help="answer the --split's user turns now with: tuned, untuned, "
-                            "pegs (or corpus: the split's own replies, scored alike)")
-    evaluation.add_argument("--dialogues", type=int, help="replay only the first N dialogues")
-    evaluation.add_argument("--transcripts", action="store_true",
-                            help="score the bot's logged conversations instead")
-    evaluation.add_argument("--since", help="transcripts from this ISO date/time (UTC)")
-    evaluation.add_argument("--until", help="transcripts before this ISO date/time (UTC)")
-    evaluation.add_argument("--platform", help="transcripts of one platform (web, telegram...)")
-    evaluation.add_argument("--model-version", help="transcripts of one model version")
-    evaluation.add_argument("--limit", type=int, help="score at most N replies per system")
-    evaluation.add_argument("--out", type=Path, help="report folder (default DATA_DIR/eval/...)")
-    evaluation.add_argument("--judge", action="store_true", help="also run the LLM judge")
-    evaluation.add_argument("--judge-backend", choices=["local", "openai"])
-    evaluation.add_argument("--judge-samples", type=int, default=5)
-    evaluation.add_argument("--no-bertscore", action="store_true")
-    evaluation.add_argument("--no-multimodal", action="store_true")
-    evaluation.add_argument("--questionnaire", type=Path,
-                            help="also export a blind human-evaluation questionnaire here")
-    evaluation.add_argument("--no-store", action="store_true",
-                            help="do not store the scores in the database (review dashboard)")
+    from training.evaluation.command import add_arguments as add_evaluate_arguments
+
+    add_evaluate_arguments(evaluation)
     evaluation.set_defaults(func=cmd_evaluate)
 
     human = commands.add_parser("evaluate-human",

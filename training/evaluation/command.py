@@ -26,6 +26,34 @@ def when(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `stickerbot evaluate`."""
+    parser.add_argument("--split", type=Path, help="STICKERCONV test sessions (JSONL/JSON)")
+    parser.add_argument("--predictions", type=Path, action="append", default=[],
+                        help="replies to --split, JSON lines (repeatable)")
+    parser.add_argument("--replay", action="append", default=[],
+                        help="answer the --split's user turns now with: tuned, untuned, "
+                        "pegs (or corpus: the split's own replies, scored alike)")
+    parser.add_argument("--dialogues", type=int, help="replay only the first N dialogues")
+    parser.add_argument("--transcripts", action="store_true",
+                        help="score the bot's logged conversations instead")
+    parser.add_argument("--since", help="transcripts from this ISO date/time (UTC)")
+    parser.add_argument("--until", help="transcripts before this ISO date/time (UTC)")
+    parser.add_argument("--platform", help="transcripts of one platform (web, telegram...)")
+    parser.add_argument("--model-version", help="transcripts of one model version")
+    parser.add_argument("--limit", type=int, help="score at most N replies per system")
+    parser.add_argument("--out", type=Path, help="report folder (default DATA_DIR/eval/...)")
+    parser.add_argument("--judge", action="store_true", help="also run the LLM judge")
+    parser.add_argument("--judge-backend", choices=["local", "openai"])
+    parser.add_argument("--judge-samples", type=int, default=5)
+    parser.add_argument("--no-bertscore", action="store_true")
+    parser.add_argument("--no-multimodal", action="store_true")
+    parser.add_argument("--questionnaire", type=Path,
+                        help="also export a blind human-evaluation questionnaire here")
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not store the scores in the database (review dashboard)")
+
+
 def evaluate_command(args: argparse.Namespace, settings) -> int:
     """`stickerbot evaluate`: a test split with predictions, or the logged transcripts."""
     if args.transcripts == bool(args.split):
