@@ -32,9 +32,10 @@ class Settings(BotSettings, ReviewSettings, TrainingSettings):
     # The Twemoji SVGs the default sticker pack is drawn from (default: data_dir/twemoji;
     # `make twemoji` fetches them there, the Docker image carries them in /opt/twemoji).
     twemoji_dir: Path | None = None
-    # Which art draws the default pack: "noto" until the PEGS checkpoint is retrained on
-    # "twemoji" (crisp vector art; same sticker ids).
-    sticker_art: Literal["noto", "twemoji"] = "noto"
+    # Which art draws the default pack: "twemoji" (crisp vector art) or "noto" (Noto
+    # Color Emoji's 136 px bitmaps, the pictures the committed PEGS cpu-small learnt on);
+    # the sticker ids are the same under both.
+    sticker_art: Literal["noto", "twemoji"] = "twemoji"
 
     @property
     def twemoji_svg_dir(self) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,6 +34,12 @@ PREFERRED_EMOTION_BONUS = 0.05
 # For someone upset, the model's sticker must be among this many best matches of the plan's
 # comfort query in each planned emotion (a hug, a teddy bear; not a laughing or shocked face).
 COMFORT_CHOICES = 12
+# Plan stickers whose match is this close to the best one are taken as equally good.
+NEAR_TIE = 0.03
+# What a sticker's metadata says when it comforts (a hug, "to show you care"): of the
+# happy stickers, only these go to someone who is hurting.
+_COMFORTING = re.compile(r"\b(?:comfort\w*|hugs?|hugging|support\w*|sympath\w*|care|cares|"
+                         r"caring|there for|reassur\w*|consol\w*)\b", re.IGNORECASE)
 
 TOOL_ACTION = "[sticker: {}]"  # how a tuned model asks for a sticker after its reply
 _ACTION = re.compile(r"\[\s*sticker\s*:\s*([^\]\n]{1,200})\]", re.IGNORECASE)
@@ -56,6 +63,9 @@ class ReplyRequest:
     force_sticker: bool = False
     # The pictures of the new turn, in order, for models that look at images (PEGS).
     images: list[Image.Image] = field(default_factory=list)
+    # The person is hurting: this turn or one of their last turns was sad, afraid or
+    # angry ("thanks for listening" after news of a death is no moment for a laugh).
+    upset: bool = False
 
 
 @dataclass
@@ -63,6 +73,12 @@ class ModelReply:
     text: str
     sticker: StickerChoice | None
     new_tokens: int = 0
+
+
+def cheerful(sticker: Sticker) -> bool:
+    """A happy sticker that does not comfort: a laugh, a party, happy tears."""
+    return sticker.emotion == Emotion.happiness and not _COMFORTING.search(
+        f"{sticker.recommendation} {sticker.emotion_description}")
 
 
 def library_choice(library: StickerLibrary, sticker: Sticker, score: float) -> StickerChoice:
@@ -92,6 +108,7 @@ class RetrievalReplyModel:
         # (within what the sticker-rate control allows) and which one.
         self.sticker_actions = sticker_actions
         self.version = f"{llm.version}+ret"
+        self.cheerful_ids = frozenset(s.id for s in library if cheerful(s))
 
     def reply(self, requests: list[ReplyRequest]) -> list[ModelReply]:
         generations = self.llm.generate([r.messages for r in requests])
@@ -121,15 +138,18 @@ class RetrievalReplyModel:
         if not hits:
             return None
         sticker, score = hits[0]
-        if not self.suits(sticker, request.plan):
+        if not self.suits(sticker, request.plan, upset=request.upset):
             log.info("the model's sticker %s (%s) does not suit %s: the plan's instead",
                      sticker.id, sticker.emotion.value, request.plan.user_emotion.value)
             return self.pick_sticker(request, action)
         return library_choice(self.library, sticker, score)
 
-    def suits(self, sticker: Sticker, plan: ReplyPlan) -> bool:
-        """Whether a sticker's mood suits what the person feels: for someone upset, one of
-        the closest matches of the plan's comfort query; for someone happy, not a gloomy one."""
+    def suits(self, sticker: Sticker, plan: ReplyPlan, *, upset: bool = False) -> bool:
+        """Whether a sticker's mood suits what the person feels: for someone upset now, one
+        of the closest matches of the plan's comfort query; while they are hurting, not a
+        cheerful one; for someone happy, not a gloomy one."""
+        if upset and sticker.id in self.cheerful_ids:
+            return False
         if plan.user_emotion in NEGATIVE_EMOTIONS:
             return any(hit.id == sticker.id for emotion in plan.sticker_emotions
                        for hit, _ in self.index.search(plan.sticker_query, emotion=emotion,
@@ -138,18 +158,22 @@ class RetrievalReplyModel:
                     and plan.user_emotion == Emotion.happiness)
 
     def pick_sticker(self, request: ReplyRequest, text: str) -> StickerChoice | None:
+        """The plan's sticker: the best match of its query and the reply in its emotions.
+        Stickers within NEAR_TIE of the best are equally good, and the reply's words
+        choose among them, so that every sad chat does not get the same hug."""
         query = f"{request.plan.sticker_query}. {text}"
-        best: tuple[float, StickerChoice] | None = None
+        exclude = request.exclude_sticker_ids | (self.cheerful_ids if request.upset
+                                                 else frozenset())
+        ranked: list[tuple[float, Sticker, float]] = []
         for rank, emotion in enumerate(request.plan.sticker_emotions):
-            hits = self.index.search(
-                query, emotion=emotion, k=1, exclude=request.exclude_sticker_ids
-            )
-            if not hits:
-                continue
-            sticker, score = hits[0]
-            ranked = score + (PREFERRED_EMOTION_BONUS if rank == 0 else 0.0)
-            if best is None or ranked > best[0]:
-                best = (ranked, library_choice(self.library, sticker, score))
-        if best is None:
+            bonus = PREFERRED_EMOTION_BONUS if rank == 0 else 0.0
+            ranked += [(score + bonus, sticker, score) for sticker, score in
+                       self.index.search(query, emotion=emotion, k=3, exclude=exclude)]
+        if not ranked:
             log.info("no sticker left to send for emotions %s", request.plan.sticker_emotions)
-        return best[1] if best else None
+            return None
+        top = max(r[0] for r in ranked)
+        near = sorted((r for r in ranked if r[0] >= top - NEAR_TIE), key=lambda r: -r[0])
+        # A stable choice (not random): the same reply gets the same sticker.
+        _, sticker, score = near[zlib.crc32(text.encode("utf-8")) % len(near)]
+        return library_choice(self.library, sticker, score)

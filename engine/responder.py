@@ -17,7 +17,7 @@ from engine.prompting import build_messages
 from engine.reply_model import ReplyModel, ReplyRequest
 from engine.safety.check_in import SafetyState
 from engine.safety.policy import CRISIS_VERSION, SafetyDecision
-from engine.types import Emotion, HistoryTurn, Perception, Reply, UserTurn
+from engine.types import NEGATIVE_EMOTIONS, Emotion, HistoryTurn, Perception, Reply, UserTurn
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # Said when the model produced nothing usable (empty after cleaning): better a plain
 # kind sentence than silence.
 FALLBACK_TEXT = "I'm here with you. Tell me more?"
+# The person's earlier messages read for their mood: while one of these was sad or
+# afraid, the bot's stickers stay gentle (engine.reply_model.RetrievalReplyModel.suits).
+EARLIER_TURNS = 2
 
 
 @dataclass
@@ -91,12 +94,13 @@ class Responder:
         started = time.perf_counter()
         perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
         plans = [plan_reply(perception) for perception in perceptions]
+        hurting = self.hurting_before([p.state.history for p in pending])
         decisions = self.safety.decide([p.turn for p in pending], perceptions,
                                        [p.state.history for p in pending],
                                        [p.state.safety for p in pending])
         requests = []
-        for p, perception, plan, decision in zip(pending, perceptions, plans, decisions,
-                                                 strict=True):
+        for p, perception, plan, decision, before in zip(pending, perceptions, plans,
+                                                         decisions, hurting, strict=True):
             if decision.action != "reply":
                 continue  # answered with a written safety reply, not by the model
             want_sticker = should_send_sticker(
@@ -125,6 +129,7 @@ class Responder:
                     exclude_sticker_ids=frozenset(p.state.recent_sticker_ids),
                     force_sticker=overdue,
                     images=turn_images(p.turn, p.images),
+                    upset=before or plan.user_emotion in NEGATIVE_EMOTIONS,
                 )
             )
         outputs = iter(self.model.reply(requests) if requests else [])
@@ -158,14 +163,29 @@ class Responder:
             )
         return replies
 
+    def hurting_before(self, histories: list[list[HistoryTurn]]) -> list[bool]:
+        """Per conversation: whether one of the person's last EARLIER_TURNS messages was
+        sad, afraid, angry or disgusted (one batched pass of the emotion model)."""
+        texts = [[t.text for t in history if t.role == "user" and t.text.strip()]
+                 [-EARLIER_TURNS:] for history in histories]
+        flat = [text for group in texts for text in group]
+        negative = iter([p.emotion in NEGATIVE_EMOTIONS
+                         for p in self.perceiver.classifier.predict(flat)] if flat else [])
+        return [any([next(negative) for _ in group]) for group in texts]
+
     def _safety_reply(self, turn: UserTurn, perception: Perception, decision: SafetyDecision,
                       latency_ms: int) -> Reply:
-        """The written crisis reply or check-in question: never generated, no sticker."""
-        assert decision.label is not None
-        log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,
-                    turn.task_id)
-        text = (self.safety.crisis_text(decision.label, turn) if decision.action == "crisis"
-                else self.safety.check_in_text(decision.target, turn))
+        """The written crisis reply, check-in question or answer about what the bot is:
+        never generated, no sticker."""
+        if decision.action == "honest":
+            text = self.safety.honest_text(turn)
+        else:
+            assert decision.label is not None
+            log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,
+                        turn.task_id)
+            text = (self.safety.crisis_text(decision.label, turn)
+                    if decision.action == "crisis"
+                    else self.safety.check_in_text(decision.target, turn))
         return Reply(
             text=text,
             sticker=None,  # never a playful sticker

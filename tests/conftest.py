@@ -205,7 +205,9 @@ def pack_root(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
     from engine.stickers import build_default_pack
 
     root = tmp_path_factory.mktemp("stickers")
-    build_default_pack(root, encoder, show_progress=False)  # the default art
+    # Noto's pictures: the ones the committed PEGS cpu-small learnt on, which its tests
+    # load; the Twemoji pack is built in tests/engine/stickers/test_pack.py.
+    build_default_pack(root, encoder, show_progress=False)
     return root
 
 

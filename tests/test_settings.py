@@ -31,7 +31,7 @@ ENVIRONMENT = {
     "TELEGRAM_BOT_TOKEN": "123:abc",                       # bots, bare name
     "STICKERBOT_LOG_LEVEL": "debug",                       # bots, any case
     "STICKERBOT_REVIEW_SESSION_HOURS": "2",                # review
-    "STICKERBOT_STICKER_ART": "twemoji",                   # top
+    "STICKERBOT_STICKER_ART": "noto",                   # top
 }
 
 
@@ -55,7 +55,7 @@ def test_variables_of_every_group_reach_the_composed_settings(environment) -> No
     assert settings.log_level == "DEBUG"
     assert settings.review_session_hours == 2.0
     assert settings.twemoji_svg_dir == Path("/srv/stickerbot/twemoji")
-    assert settings.sticker_art == "twemoji"
+    assert settings.sticker_art == "noto"
 
 
 def test_a_group_read_on_its_own_sees_the_same_values(environment) -> None:

@@ -343,8 +343,15 @@ def load_pegs_reply_model(settings: EngineSettings, library: StickerLibrary,
                           path: Path) -> PegsReplyModel:
     """PEGS on the checkpoint at `path` (a root whose CURRENT version is served and watched,
     or one version folder), with Stable Diffusion when STICKERBOT_SD_PATH is set."""
-    from engine.pegs.checkpoint import CONFIG_FILE, load_checkpoint
+    from engine.pegs.checkpoint import CONFIG_FILE, DEFAULT_ROOT, load_checkpoint
+    from engine.stickers.build import DEFAULT_PACK, TWEMOJI_LICENSE
 
+    if (Path(path).resolve().is_relative_to(DEFAULT_ROOT.resolve())
+            and any(s.pack == DEFAULT_PACK and s.license == TWEMOJI_LICENSE for s in library)):
+        log.warning("the committed PEGS cpu-small learnt its sticker features on the Noto "
+                    "pictures and the pack is drawn in Twemoji: its sticker choice will be "
+                    "poor; for PEGS set STICKERBOT_STICKER_ART=noto and run `stickerbot "
+                    "stickers build`, or train PEGS on this pack (stickerbot train)")
     overrides = {"llm_cache_dir": str(settings.model_cache_dir)}
     if settings.sd_path:
         overrides["sd_path"] = settings.sd_path

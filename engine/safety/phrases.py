@@ -50,6 +50,17 @@ _SELF: tuple[str, ...] = (
     r"\b(?:going|gonna|want|wanna|plan(?:ning)?) to (?:overdose|od)\b",
     r"\b(?:stockpil(?:e|ed|ing)|saving up|saved up|hoard(?:ed|ing)) (?:my |the )?"
     r"(?:pills|tablets|meds)\b",
+    # thoughts named in the first person, the rope, the bridge, the train
+    r"\b(?:having|have|had|get|getting|got|been having|my|these|the) (?:\w+ )?suicidal"
+    r" (?:thoughts|feelings|urges|ideation)\b(?! (?:in|of) (?:the|this|that|a) (?:film|"
+    r"movie|book|show|character|song))",
+    r"\b(?:tied|tying|made|making|bought|buying|got|hung|hanging|have) (?:a |the |my )?"
+    r"noose\b(?! (?:knot|keychain|necklace|earring|emoji|scene|joke))",
+    r"\b(?:going|gonna|want|wanna|plan(?:ning)?|ready|thinking about|think about|"
+    r"thought about|decided) (?:to )?(?:jump(?:ing)?|step(?:ping)?|throw(?:ing)? myself)"
+    r" (?:off|from|in front of|onto) (?:a |the |my )?(?:\w+ )?(?:bridge|roof|rooftop|"
+    r"building|balcony|train|tracks|motorway|highway|bus|car|lorry|truck)\b",
+    r"\b(?:crash|drive|driving|crashing) my car into\b",
 )
 _OTHERS: tuple[str, ...] = (
     r"\b(?:shoot|shooting|shoot up|bomb|bombing|attack|attacking)"
@@ -57,7 +68,8 @@ _OTHERS: tuple[str, ...] = (
     r"synagogue|mall|concert)\b",
     r"\b(?:bring|bringing|take|taking)(?: a| my| dad'?s)? (?:gun|rifle|knife|bomb)"
     r" (?:to|into) (?:school|class|work|the office|church)\b",
-    r"\b(?:going|gonna|plan(?:ning)?|want|wanna) to (?:kill|murder|stab|shoot|strangle)"
+    r"\b(?:going|gonna|plan(?:ning)?|want|wanna) to (?:kill|murder|stab|shoot|strangle|"
+    r"poison|run over)"
     r" (?:him|her|them|my (?:wife|husband|boss|dad|mom|mum|mother|father|brother|sister|ex|"
     r"partner|boyfriend|girlfriend|roommate|neighbou?r|teacher))\b"
     r"(?! (?:if|when|lol|haha|for (?:eating|taking|using|being late)))",
@@ -81,8 +93,25 @@ _DENIED = re.compile(r"\b(?:(?:do|does|did|ca|wo|would|could|should|is|was|are|h
                      r"n'?t|not|never|no) $", re.IGNORECASE)
 
 
+# How people type the words when they are not careful, or when platforms filter them:
+# read as the plain word before the patterns run.
+_SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), plain) for pattern, plain in (
+        (r"\b(?:sucide|suicde|suiside|suicid|sucicide|suicie|sewer ?slide|s\*\*cide|"
+         r"su\*cide|s\*icide)\b", "suicide"),
+        (r"\b(?:sucidal|suicdal|suicidial|sucicidal|suisidal)\b", "suicidal"),
+        (r"\bunalive(?:d|ing)? myself\b", "kill myself"),
+        (r"\bunalive thoughts\b", "suicidal thoughts"),
+        (r"\bk\*ll myself\b|\bkil myself\b|\bkill my self\b", "kill myself"),
+        (r"\bmy self\b", "myself"),
+    ))
+
+
 def _plain(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("’", "'").replace("‘", "'")).strip()
+    plain = re.sub(r"\s+", " ", text.replace("’", "'").replace("‘", "'")).strip()
+    for pattern, word in _SPELLINGS:
+        plain = pattern.sub(word, plain)
+    return plain
 
 
 def explicit_risk(text: str) -> str | None:

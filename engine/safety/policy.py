@@ -7,11 +7,14 @@ Before: each turn, read with the turns before it, gets one of three answers.
 - Passive or uncertain risk: a written check-in that asks directly whether they are
   thinking of hurting themselves (or someone), no sticker; the next turn is read as the
   answer (engine.safety.check_in).
+- A question about what the bot is, or about a life of its own: a written answer that
+  says it is a bot (engine.safety.honesty).
 - Otherwise the reply model answers as usual.
 
 After: the reply text passes the injection output filter (no recited system prompt, no
-links) and the sticker passes the StickerGate (library stickers, or generated ones that
-were checked); what is refused is logged for operators without the message text.
+links) and loses any sentence that claims to be human or tells of a life, and the
+sticker passes the StickerGate (library stickers, or generated ones that were checked);
+what is refused is logged for operators without the message text.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from engine.safety.check_in import CHECK_IN_LABELS, SafetyState, read_answer
 from engine.safety.crisis import CrisisAssessment, CrisisClassifier, context_input, crisis_input
+from engine.safety.honesty import without_human_life, written_answer
 from engine.safety.injection import filter_reply
 from engine.safety.resources import CrisisResources
 from engine.safety.sticker_check import StickerGate
@@ -43,7 +47,7 @@ CONTEXT_TURNS = 2
 class SafetyDecision:
     """What the responder does with a turn before any generation."""
 
-    action: str  # "reply" | "check_in" | "crisis"
+    action: str  # "reply" | "check_in" | "crisis" | "honest" (a question about the bot)
     label: str | None = None  # crisis: "self_harm" | "harm_others"; check-in: its label
     target: str = "self"  # whom the risk is about: "self" | "others"
     note: str | None = None  # for operators
@@ -72,9 +76,10 @@ class SafetyPolicy:
     def decide(self, turns: list[UserTurn], perceptions: list[Perception],
                histories: list[list[HistoryTurn]],
                states: list[SafetyState]) -> list[SafetyDecision]:
-        """One decision per turn (always "reply" when no classifier is loaded)."""
+        """One decision per turn (no crisis replies or check-ins when no classifier is
+        loaded)."""
         if self.crisis is None:
-            return [REPLY] * len(turns)
+            return [self.honest_or_reply(t) for t in turns]
         pairs = [(context_input([(h.role, h.text) for h in history[-CONTEXT_TURNS:]]),
                   crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
                                p.media_descriptions))
@@ -112,7 +117,17 @@ class SafetyPolicy:
             return SafetyDecision("check_in", label, assessment.target,
                                   f"check-in: asked about {assessment.target} "
                                   f"(concern {assessment.concern:.2f})", assessment)
+        if written_answer(turn.text) is not None:
+            return SafetyDecision("honest", assessment=assessment)
         return SafetyDecision("reply", assessment=assessment)
+
+    @staticmethod
+    def honest_or_reply(turn: UserTurn) -> SafetyDecision:
+        return SafetyDecision("honest") if written_answer(turn.text) is not None else REPLY
+
+    @staticmethod
+    def honest_text(turn: UserTurn) -> str:
+        return written_answer(turn.text) or ""
 
     def crisis_text(self, label: str, turn: UserTurn) -> str:
         return self.resources.reply(label, turn.language or self.language, self.country)
@@ -127,6 +142,9 @@ class SafetyPolicy:
         text, changed = filter_reply(text, system_prompt)
         if changed:
             notes.append(f"reply filtered: {changed}")
+        text, lived = without_human_life(text)
+        if lived:
+            notes.append("reply filtered: a human life")
         if sticker is not None and self.stickers is not None:
             sticker, refused = self.stickers.review(sticker)
             if refused:

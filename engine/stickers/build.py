@@ -31,9 +31,8 @@ DEFAULT_PACK_FILE = Path(__file__).with_name("default_pack.json")
 DEFAULT_PACK = "noto-emoji"
 NOTO_LICENSE = "OFL-1.1 (Noto Color Emoji)"
 TWEMOJI_LICENSE = "CC-BY-4.0 (Twemoji 15.0.0 by Twitter, Inc. and other contributors)"
-# Noto until the committed PEGS checkpoint is retrained on the Twemoji pictures: its
-# vision features were learnt on Noto's, and on Twemoji's its retrieval falls back to
-# what untrained heads do.
+# What build_default_pack draws without Twemoji SVGs (the bot's default art is Twemoji:
+# settings.sticker_art).
 DEFAULT_LICENSE = NOTO_LICENSE
 IMPORT_SUFFIXES = frozenset({".png", ".webp", ".jpg", ".jpeg", ".gif", ".tgs", ".webm"})
 _TEXT_FIELDS = ("emotion_description", "content_description", "recommendation")

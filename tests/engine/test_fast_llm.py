@@ -4,6 +4,7 @@ them, and log-likelihoods that agree with the torch model."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,16 @@ def test_replies_follow_chatllm_rules(fast: FastChatLLM) -> None:
     assert short.new_tokens == 6 and reply.text.startswith(short.text)
     assert fast.generate([SAD])[0].text == reply.text  # greedy: the same every time
     assert fast.chat(SAD) == reply.text and cut.text
+
+
+def test_a_batch_split_among_replicas_answers_each_conversation_as_alone(
+        fast: FastChatLLM) -> None:
+    happy = [SAD[0], {"role": "user", "content": "I passed my driving test!"}]
+    alone = [fast.generate([c])[0].text for c in (SAD, happy)]
+    assert fast.replicas == (2 if os.cpu_count() == 2 else fast.replicas)
+    assert fast.split(5) == (3 if fast.replicas == 2 else 0) and fast.split(1) == 0
+    batch = fast.generate([SAD, happy, SAD, happy, SAD])
+    assert [g.text for g in batch] == alone * 2 + alone[:1]  # in order, greedy
 
 
 def test_int8_scores_text_as_the_torch_model_does(fast: FastChatLLM, slow: ChatLLM) -> None:

@@ -73,3 +73,27 @@ def test_a_laughing_sticker_for_bad_news_gives_way_to_comfort(library, index) ->
     assert reply.sticker is not None and "laughing" not in reply.sticker.description
     assert model.suits(library.get(reply.sticker.id), plan)
     assert model.chooses_stickers
+
+
+def test_while_the_person_is_hurting_no_cheerful_sticker(library, index) -> None:
+    """"thanks for listening" after news of a death reads as neutral: the bot's sticker
+    stays gentle all the same (the responder sets `upset` from the earlier turns)."""
+    from engine.planning import plan_reply
+    from engine.reply_model import cheerful
+    from engine.types import Perception
+
+    llm = ScriptedLLM("Anytime. [sticker: A yellow face laughing so hard that tears stream "
+                      "from its eyes.]")
+    model = RetrievalReplyModel(llm, library, index, sticker_actions=True)
+    plan = plan_reply(Perception(emotion=Emotion.neutral, valence=0.0, confidence=1.0))
+    calm = ReplyRequest(messages=[{"role": "user", "content": "thanks for listening"}],
+                        plan=plan, want_sticker=True)
+    laughing = model.reply([calm])[0].sticker
+    assert laughing is not None and cheerful(library.get(laughing.id))  # a chat that is fine
+    calm.upset = True
+    gentle = model.reply([calm])[0].sticker
+    assert gentle is not None and not cheerful(library.get(gentle.id))
+    calm.force_sticker, model.sticker_actions = True, False  # the plan's pick, too
+    assert not cheerful(library.get(model.reply([calm])[0].sticker.id))
+    hug = next(s for s in library if s.emoji == "🤗")
+    assert not cheerful(hug) and cheerful(next(s for s in library if s.emoji == "😂"))

@@ -1,0 +1,44 @@
+"""The explicit high-risk phrase layer: risk named plainly, however it is typed, and the
+idioms, films and keychains that borrow its words."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.safety.phrases import explicit_risk
+
+
+@pytest.mark.parametrize("text, label", [
+    ("I want to kill myself", "self_harm"),
+    # typed in a hurry, or the way platforms' filters taught people to write it
+    ("i think about sucide like all the time now", "self_harm"),
+    ("gonna unalive myself tonight", "self_harm"),
+    ("the unalive thoughts are so loud today", "self_harm"),
+    ("been having suicidal thoughts again", "self_harm"),
+    ("im so suicdal rn", "self_harm"),
+    ("i hurt my self again last night", "self_harm"),
+    # method and preparation, said plainly
+    ("i tied a noose in the garage", "self_harm"),
+    ("i keep thinking about jumping off the bridge by my office", "self_harm"),
+    ("i want to step in front of a train", "self_harm"),
+    ("I'm going to poison him", "harm_others"),
+    ("i wish i could sleep and never wake up", "passive"),
+])
+def test_risk_named_plainly_is_found(text: str, label: str) -> None:
+    assert explicit_risk(text) == label
+
+
+@pytest.mark.parametrize("text", [
+    "this homework is killing me",
+    "I could kill myself for forgetting her birthday",
+    "cut myself shaving again lol",
+    "a film about suicidal thoughts in the book club tonight",
+    "watched a documentary on suicide prevention",
+    "bought a noose knot keychain as a joke for my goth friend",
+    "we jumped off the cliff into the lake, so fun",
+    "I bought a rope for climbing",
+    "ugh my self esteem after that meeting",
+    "no, I don't want to die, I just want this week to end",
+])
+def test_idioms_and_stories_are_not_risk(text: str) -> None:
+    assert explicit_risk(text) is None
