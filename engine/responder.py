@@ -8,6 +8,7 @@ sticker) -> assemble the Reply. Components are passed in, never fetched inside;
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,6 +35,19 @@ FALLBACK_TEXT = "I'm here with you. Tell me more?"
 # The person's earlier messages read for their mood: while one of these was sad or
 # afraid, the bot's stickers stay gentle (engine.reply_model.RetrievalReplyModel.suits).
 EARLIER_TURNS = 2
+# A death or a loss, however calmly told: "today I made my nonna's lasagna, first time
+# since she died" reads as neutral to the emotion model, and is no moment for a grin.
+_LOSS = re.compile(
+    r"\b(?:(?<!phone )(?<!battery )(?<!laptop )(?<!car )(?<!plant )(?:died|dies)"
+    r"|passed away|passed on|funeral|miscarriage|memorial|put (?:him|her|them) down"
+    r"|put to sleep|terminal|diagnosed|lost (?:my|our|his|her) (?:mum|mom|mother|dad|"
+    r"father|nan|nonna|gran|grandma|grandad|grandpa|grandfather|grandmother|husband|wife|"
+    r"partner|son|daughter|baby|brother|sister|friend|best friend|dog|cat|job)|since (?:he|"
+    r"she|they) (?:died|passed|left us))\b", re.IGNORECASE)
+
+
+def speaks_of_loss(text: str) -> bool:
+    return bool(_LOSS.search(text))
 
 
 @dataclass
@@ -94,7 +108,8 @@ class Responder:
         started = time.perf_counter()
         perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
         plans = [plan_reply(perception) for perception in perceptions]
-        hurting = self.hurting_before([p.state.history for p in pending])
+        hurting = [before or speaks_of_loss(p.turn.text) for p, before in zip(
+            pending, self.hurting_before([p.state.history for p in pending]), strict=True)]
         decisions = self.safety.decide([p.turn for p in pending], perceptions,
                                        [p.state.history for p in pending],
                                        [p.state.safety for p in pending])
@@ -165,12 +180,14 @@ class Responder:
 
     def hurting_before(self, histories: list[list[HistoryTurn]]) -> list[bool]:
         """Per conversation: whether one of the person's last EARLIER_TURNS messages was
-        sad, afraid, angry or disgusted (one batched pass of the emotion model)."""
+        sad, afraid, angry or disgusted (one batched pass of the emotion model), or told
+        of a loss."""
         texts = [[t.text for t in history if t.role == "user" and t.text.strip()]
                  [-EARLIER_TURNS:] for history in histories]
         flat = [text for group in texts for text in group]
-        negative = iter([p.emotion in NEGATIVE_EMOTIONS
-                         for p in self.perceiver.classifier.predict(flat)] if flat else [])
+        negative = iter([p.emotion in NEGATIVE_EMOTIONS or speaks_of_loss(text) for p, text
+                         in zip(self.perceiver.classifier.predict(flat), flat, strict=True)]
+                        if flat else [])
         return [any([next(negative) for _ in group]) for group in texts]
 
     def _safety_reply(self, turn: UserTurn, perception: Perception, decision: SafetyDecision,

@@ -17,3 +17,15 @@ def test_the_mood_of_the_earlier_messages_is_read(classifier, library, index) ->
                         ("we won the league!! best day ever", "pizza tonight, so happy")]
     assert responder.hurting_before([grief, party, [], long_ago]) == [True, False, False,
                                                                       False]
+
+
+def test_a_loss_told_calmly_counts_as_hurting(classifier, library, index) -> None:
+    from engine.responder import speaks_of_loss
+
+    assert speaks_of_loss("today i made my nonna's lasagna. first time since she died")
+    assert speaks_of_loss("we had to put him down this morning")
+    assert not speaks_of_loss("my phone died lol") and not speaks_of_loss("dying to see it")
+    responder = tiny_responder(classifier, library, index)
+    told = [HistoryTurn(role="user", text="first christmas since my grandad passed away"),
+            HistoryTurn(role="bot", text="That's a big first.")]
+    assert responder.hurting_before([told]) == [True]
