@@ -116,7 +116,9 @@ def test_keyset_pages_walk_five_thousand_conversations(database) -> None:
         before = page.older
     assert seen == sorted(convs, reverse=True)
     assert len(timings) == n // 50
-    assert max(timings[-10:]) < max(0.5, 5 * sum(timings[:10]) / 10), timings
+    # Medians: one late page that waited on the disk or a collector says nothing of paging.
+    late, early = sorted(timings[-10:])[5], sorted(timings[:10])[5]
+    assert late < max(0.5, 5 * early), timings
     # Back towards the newest from the last page.
     back, after = [], page.newer
     while after is not None:
