@@ -182,11 +182,22 @@ class Perceiver:
     # --- the turn --------------------------------------------------------------
     def perceive(self, turn: UserTurn,
                  images: dict[str, Image.Image] | None = None) -> Perception:
-        images = images or {}
-        text = " ".join(
-            [turn.text] + [m.caption for m in turn.media if m.caption]).strip()
+        return self.perceive_batch([turn], [images])[0]
+
+    def perceive_batch(self, turns: list[UserTurn],
+                       images: list[dict[str, Image.Image] | None]) -> list[Perception]:
+        """`perceive` for several turns: their texts go through the emotion model in one
+        pass (a batch of concurrent chats costs one encode, not one each)."""
+        texts = [" ".join([t.text] + [m.caption for m in t.media if m.caption]).strip()
+                 for t in turns]
+        predictions = self.classifier.predict(texts)
+        return [self._perceive(turn, prediction if text else None, pictures or {})
+                for turn, text, prediction, pictures
+                in zip(turns, texts, predictions, images, strict=True)]
+
+    def _perceive(self, turn: UserTurn, text_pred: EmotionPrediction | None,
+                  images: dict[str, Image.Image]) -> Perception:
         pooled: list[Evidence] = []
-        text_pred = self.classifier.predict_one(text) if text else None
         if text_pred is not None:
             share = NEUTRAL_TEXT_SHARE if text_pred.emotion == Emotion.neutral else 1.0
             pooled.append(_from_prediction(text_pred, share))

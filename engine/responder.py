@@ -106,7 +106,8 @@ class Responder:
     def respond_batch(self, pending: list[PendingTurn]) -> list[Reply]:
         """Answer several independent turns with one batched generation."""
         started = time.perf_counter()
-        perceptions = [self.perceiver.perceive(p.turn, p.images) for p in pending]
+        perceptions = self.perceiver.perceive_batch([p.turn for p in pending],
+                                                    [p.images for p in pending])
         plans = [plan_reply(perception) for perception in perceptions]
         hurting = [before or speaks_of_loss(p.turn.text) for p, before in zip(
             pending, self.hurting_before([p.state.history for p in pending]), strict=True)]
@@ -180,15 +181,20 @@ class Responder:
 
     def hurting_before(self, histories: list[list[HistoryTurn]]) -> list[bool]:
         """Per conversation: whether one of the person's last EARLIER_TURNS messages was
-        sad, afraid, angry or disgusted (one batched pass of the emotion model), or told
-        of a loss."""
-        texts = [[t.text for t in history if t.role == "user" and t.text.strip()]
+        sad, afraid, angry or disgusted, or told of a loss. Memory gives back the emotion
+        perceived when each message came; only turns without one (older memory, training
+        dialogues) go through the emotion model, in one batched pass."""
+        turns = [[t for t in history if t.role == "user" and (t.text.strip() or t.emotion)]
                  [-EARLIER_TURNS:] for history in histories]
-        flat = [text for group in texts for text in group]
-        negative = iter([p.emotion in NEGATIVE_EMOTIONS or speaks_of_loss(text) for p, text
-                         in zip(self.perceiver.classifier.predict(flat), flat, strict=True)]
-                        if flat else [])
-        return [any([next(negative) for _ in group]) for group in texts]
+        unread = [t.text for group in turns for t in group if t.emotion is None]
+        read = iter(p.emotion for p in self.perceiver.classifier.predict(unread)) \
+            if unread else iter(())
+        hurting = []
+        for group in turns:
+            emotions = [t.emotion if t.emotion is not None else next(read) for t in group]
+            hurting.append(any(emotion in NEGATIVE_EMOTIONS or speaks_of_loss(t.text)
+                               for t, emotion in zip(group, emotions, strict=True)))
+        return hurting
 
     def _safety_reply(self, turn: UserTurn, perception: Perception, decision: SafetyDecision,
                       latency_ms: int) -> Reply:

@@ -129,6 +129,8 @@ class HistoryTurn(BaseModel):
     text: str
     sticker_id: str | None = None
     sticker_description: str | None = None
+    # What the person seemed to feel in this turn, as perceived when it came (user turns).
+    emotion: Emotion | None = None
 
 
 class Reply(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
-from engine.types import HistoryTurn, Reply, UserTurn
+from engine.types import Emotion, HistoryTurn, Reply, UserTurn
 from storage.db import Database
 from storage.models import Message, Sticker
 from storage.queries import conversation_of, reset, since_reset
@@ -67,7 +67,7 @@ def history_of(turn: UserTurn, reply: Reply) -> list[HistoryTurn]:
     # The same JSON the transcript stores, so describe_media sees the same dicts.
     media = [m.model_dump(mode="json") for m in turn.media]
     user = HistoryTurn(role="user", text=turn.text, sticker_id=library_sticker(turn),
-                       sticker_description=describe_media(media))
+                       sticker_description=describe_media(media), emotion=reply.user_emotion)
     sticker = reply.sticker
     bot = HistoryTurn(role="bot", text=reply.text, sticker_id=sticker.id if sticker else None,
                       sticker_description=(sticker.description or None) if sticker else None)
@@ -100,10 +100,19 @@ class SqlMemory:
             reset(s, platform, chat_id, user_id)
 
 
+def stored_emotion(value: str | None) -> Emotion | None:
+    """A message's stored emotion (None for rows written before it was kept)."""
+    try:
+        return Emotion(value) if value else None
+    except ValueError:
+        return None
+
+
 def _history(msg: Message, lib: Sticker | None) -> HistoryTurn:
     if msg.role == "user":
         return HistoryTurn(role="user", text=msg.text, sticker_id=msg.sticker_id,
-                           sticker_description=describe_media(msg.media))
+                           sticker_description=describe_media(msg.media),
+                           emotion=stored_emotion(msg.user_emotion))
     description = None
     if msg.sticker_id is not None:
         meta = msg.sticker_meta or {}

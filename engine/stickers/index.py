@@ -7,6 +7,7 @@ so a filtered search still returns k results whenever k stickers qualify.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Collection
@@ -22,6 +23,7 @@ from engine.types import Emotion
 INDEX_FILE = "index.faiss"
 INDEX_META_FILE = "index.json"
 HNSW_THRESHOLD = 100_000  # exact search below this many stickers
+QUERY_CACHE_SIZE = 2048  # encoded queries kept (384 floats each: ~3 MB)
 _HNSW_M = 32
 # faiss searches HNSW with efSearch 16 unless told; bench/pegs.py measured recall@10 of
 # 0.98 -> 0.997 (low-rank vectors) and 0.56 -> 0.68 (random) going to 64, at ~0.1 ms more.
@@ -37,6 +39,9 @@ class StickerIndex:
         if isinstance(index, faiss.IndexHNSW):
             index.hnsw.efSearch = max(index.hnsw.efSearch, _HNSW_EF_SEARCH)
         self.digest = digest
+        # Queries repeat (the plan's comfort query, each sticker description a tuned LLM
+        # asks for, one reply searched in several emotions): encode each once.
+        self.query_vector = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_query)
         self._ids = library.ids()
         self._position = {sid: i for i, sid in enumerate(self._ids)}
         self._by_emotion: dict[Emotion, np.ndarray] = {
@@ -113,8 +118,13 @@ class StickerIndex:
         """Stickers whose description best fits `query`, best first, with cosine scores."""
         if self.encoder is None:
             raise TypeError("this index holds image vectors: use search_vector")
+        return self.search_vector(self.query_vector(query), emotion=emotion, k=k,
+                                  exclude=exclude)
+
+    def _encode_query(self, query: str) -> np.ndarray:
         vector = self.encoder.encode([query])[0]
-        return self.search_vector(vector, emotion=emotion, k=k, exclude=exclude)
+        vector.setflags(write=False)  # shared by every later search for the same words
+        return vector
 
     def search_vector(self, vector: np.ndarray, *, emotion: Emotion | None = None,
                       k: int = 5, exclude: Collection[str] = ()) -> list[tuple[Sticker, float]]:

@@ -150,3 +150,15 @@ def test_unknown_emoji_lets_the_picture_speak(classifier: EmotionClassifier,
     blind = perceiver.perceive(turn("", media))
     assert blind.media_descriptions == ["a sticker of a parrot 🦜"]
     assert blind.emotion == Emotion.neutral
+
+
+def test_a_batch_reads_each_turn_as_alone(classifier: EmotionClassifier,
+                                          library: TinyLibrary) -> None:
+    perceiver = Perceiver(classifier, library)
+    turns = [turn("my dog died yesterday"), turn("", sticker(emoji="😭")),
+             turn("guess who got the job", sticker(emoji="🥳")), turn("")]
+    batch = perceiver.perceive_batch(turns, [None] * len(turns))
+    for one, alone in zip(batch, [perceiver.perceive(t) for t in turns], strict=True):
+        assert one.emotion == alone.emotion and one.cause_words == alone.cause_words
+        assert one.media_descriptions == alone.media_descriptions
+        assert abs(one.valence - alone.valence) < 1e-4

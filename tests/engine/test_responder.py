@@ -29,3 +29,20 @@ def test_a_loss_told_calmly_counts_as_hurting(classifier, library, index) -> Non
     told = [HistoryTurn(role="user", text="first christmas since my grandad passed away"),
             HistoryTurn(role="bot", text="That's a big first.")]
     assert responder.hurting_before([told]) == [True]
+
+
+def test_the_mood_memory_kept_is_trusted(classifier, library, index) -> None:
+    """Memory gives back the emotion perceived when each message came (a crying sticker
+    with no words included): no second reading of the same messages."""
+    responder = tiny_responder(classifier, library, index)
+    crying_sticker = [HistoryTurn(role="user", text="", emotion="sadness"),
+                      HistoryTurn(role="bot", text="Oh no, what happened?")]
+    calm = [HistoryTurn(role="user", text="so that's that", emotion="neutral")]
+    read: list[list[str]] = []
+    predict = responder.perceiver.classifier.predict
+    responder.perceiver.classifier.predict = lambda texts: read.append(texts) or predict(texts)
+    try:
+        assert responder.hurting_before([crying_sticker, calm]) == [True, False]
+    finally:
+        del responder.perceiver.classifier.predict
+    assert read == []

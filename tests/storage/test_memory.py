@@ -26,6 +26,9 @@ def test_recent_oldest_first_and_window(database: Database) -> None:
     assert full[3] == HistoryTurn(role="bot", text="bot 1", sticker_id="s-1",
                                   sticker_description="hug for s-1")
     assert full[1].sticker_id is None and full[1].sticker_description is None
+    # The person's turns come back with the emotion perceived when they came.
+    assert {h.emotion for h in full if h.role == "user"} == {perception().emotion}
+    assert {h.emotion for h in full if h.role == "bot"} == {None}
     assert memory.recent("telegram", "chat-1", "u-1", 0) == []
 
 

@@ -74,6 +74,17 @@ def test_search_vector_matches_search(index: StickerIndex, encoder) -> None:
     assert "🍀" in emojis(by_text) or "🤞" in emojis(by_text)
 
 
+def test_a_repeated_query_is_encoded_once(index: StickerIndex) -> None:
+    """The plan's comfort query and the descriptions a tuned LLM asks for come again and
+    again: the second search costs no encoder pass and finds the same."""
+    query = "a warm hug for someone whose cat ran away"
+    first = index.search(query, k=3)
+    calls = index.query_vector.cache_info().misses
+    assert index.search(query, emotion=Emotion.sadness, k=3)
+    assert index.search(query, k=3) == first
+    assert index.query_vector.cache_info().misses == calls
+
+
 def test_save_load_round_trip(index: StickerIndex, pack_root: Path, library: StickerLibrary,
                               encoder) -> None:
     loaded = StickerIndex.load(pack_root, StickerLibrary.load(pack_root), encoder)
