@@ -75,25 +75,54 @@ def test_a_laughing_sticker_for_bad_news_gives_way_to_comfort(library, index) ->
     assert model.chooses_stickers
 
 
-def test_while_the_person_is_hurting_no_cheerful_sticker(library, index) -> None:
-    """"thanks for listening" after news of a death reads as neutral: the bot's sticker
-    stays gentle all the same (the responder sets `upset` from the earlier turns)."""
+def test_cheer_only_mirrors_joy(library, index) -> None:
+    """A laughing face goes to someone glad; "thanks for listening" (calm) or anything
+    while the person is hurting (the responder sets `upset` from the earlier turns) gets
+    a gentle one instead, whether the model asked for the laugh or the plan chose."""
     from engine.planning import plan_reply
     from engine.reply_model import cheerful
     from engine.types import Perception
 
+    def by_emoji(emoji: str):
+        return next(s for s in library if s.emoji == emoji)
+
     llm = ScriptedLLM("Anytime. [sticker: A yellow face laughing so hard that tears stream "
                       "from its eyes.]")
     model = RetrievalReplyModel(llm, library, index, sticker_actions=True)
-    plan = plan_reply(Perception(emotion=Emotion.neutral, valence=0.0, confidence=1.0))
-    calm = ReplyRequest(messages=[{"role": "user", "content": "thanks for listening"}],
-                        plan=plan, want_sticker=True)
-    laughing = model.reply([calm])[0].sticker
-    assert laughing is not None and cheerful(library.get(laughing.id))  # a chat that is fine
-    calm.upset = True
-    gentle = model.reply([calm])[0].sticker
-    assert gentle is not None and not cheerful(library.get(gentle.id))
-    calm.force_sticker, model.sticker_actions = True, False  # the plan's pick, too
-    assert not cheerful(library.get(model.reply([calm])[0].sticker.id))
-    hug = next(s for s in library if s.emoji == "🤗")
-    assert not cheerful(hug) and cheerful(next(s for s in library if s.emoji == "😂"))
+
+    def ask(emotion: Emotion, *, upset: bool = False) -> ReplyRequest:
+        plan = plan_reply(Perception(emotion=emotion, valence=0.0, confidence=1.0))
+        return ReplyRequest(messages=[{"role": "user", "content": "thanks for listening"}],
+                            plan=plan, want_sticker=True, upset=upset)
+
+    glad = model.reply([ask(Emotion.happiness)])[0].sticker
+    assert glad is not None and cheerful(library.get(glad.id))
+    for calm in (ask(Emotion.neutral), ask(Emotion.happiness, upset=True)):
+        gentle = model.reply([calm])[0].sticker
+        assert gentle is not None and not cheerful(library.get(gentle.id))
+        calm.force_sticker, model.sticker_actions = True, False  # the plan's pick, too
+        assert not cheerful(library.get(model.reply([calm])[0].sticker.id))
+        model.sticker_actions = True
+    assert not cheerful(by_emoji("🤗")) and not cheerful(by_emoji("🫶"))
+    assert cheerful(by_emoji("😂")) and cheerful(by_emoji("😊"))  # a smile is not a hug
+
+
+def test_comfort_is_not_always_the_same_hug(library, index) -> None:
+    """Across many sad chats the plan's comfort varies among comforting stickers (🫂 🤗
+    🫶 🧸 ...) by the reply's words, and the same reply always gets the same one."""
+    from engine.planning import plan_reply
+    from engine.reply_model import comforting
+    from engine.types import Perception
+
+    plan = plan_reply(Perception(emotion=Emotion.sadness, valence=-0.8, confidence=1.0))
+    replies = ["I'm so sorry about your dad.", "That sounds exhausting.",
+               "Losing a pet hurts so much.", "A breakup like that takes time to heal.",
+               "I'm here if you want to talk about it.", "Missing home is really hard.",
+               "That rejection stings, I know.", "Your grandmother sounds wonderful.",
+               "Being left out like that hurts.", "Two weeks in hospital is a lot."]
+    model = RetrievalReplyModel(ScriptedLLM(""), library, index)
+    request = ReplyRequest(messages=[], plan=plan, want_sticker=True, upset=True)
+    chosen = [model.pick_sticker(request, text) for text in replies]
+    assert all(c is not None and comforting(library.get(c.id)) for c in chosen)
+    assert len({c.id for c in chosen}) >= 4
+    assert [model.pick_sticker(request, text).id for text in replies] == [c.id for c in chosen]
