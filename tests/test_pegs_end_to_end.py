@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from engine.pegs import PegsConfig, PegsModel, save_checkpoint, set_current
+from engine.pegs.checkpoint import DEFAULT_ROOT, latest_version
 from tests.serve_process import chat_client, serve
 
 pytestmark = pytest.mark.slow
@@ -90,5 +91,6 @@ def test_the_committed_checkpoint_answers_when_pegs_is_asked_for(
     with sqlite3.connect(data_dir / "stickerbot.db") as db:
         rows = db.execute("SELECT sticker_id, model_version FROM messages "
                           "WHERE role = 'bot' ORDER BY id").fetchall()
-    assert [r[1] for r in rows] == ["pegs-cpu-small@v1+ret"] * 2
+    served = latest_version(DEFAULT_ROOT)  # the committed CURRENT
+    assert [r[1] for r in rows] == [f"pegs-cpu-small@{served}+ret"] * 2
     assert any(r[0] for r in rows), "a sticker rate of 1 forces one by the second turn"
