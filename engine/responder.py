@@ -201,7 +201,8 @@ class Responder:
         """The written crisis reply, check-in question or answer about what the bot is:
         never generated, no sticker."""
         if decision.action == "honest":
-            text = self.safety.honest_text(turn)
+            assert decision.answer is not None
+            text = decision.answer
         else:
             assert decision.label is not None
             log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,

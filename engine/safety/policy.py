@@ -52,6 +52,7 @@ class SafetyDecision:
     target: str = "self"  # whom the risk is about: "self" | "others"
     note: str | None = None  # for operators
     assessment: CrisisAssessment | None = None
+    answer: str | None = None  # "honest": the written answer to send
 
 
 REPLY = SafetyDecision("reply")
@@ -79,7 +80,7 @@ class SafetyPolicy:
         """One decision per turn (no crisis replies or check-ins when no classifier is
         loaded)."""
         if self.crisis is None:
-            return [self.honest_or_reply(t) for t in turns]
+            return [self.honest_or_reply(t, REPLY) for t in turns]
         pairs = [(context_input([(h.role, h.text) for h in history[-CONTEXT_TURNS:]]),
                   crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
                                p.media_descriptions))
@@ -117,17 +118,15 @@ class SafetyPolicy:
             return SafetyDecision("check_in", label, assessment.target,
                                   f"check-in: asked about {assessment.target} "
                                   f"(concern {assessment.concern:.2f})", assessment)
-        if written_answer(turn.text) is not None:
-            return SafetyDecision("honest", assessment=assessment)
-        return SafetyDecision("reply", assessment=assessment)
+        return SafetyPolicy.honest_or_reply(turn, SafetyDecision("reply", assessment=assessment))
 
     @staticmethod
-    def honest_or_reply(turn: UserTurn) -> SafetyDecision:
-        return SafetyDecision("honest") if written_answer(turn.text) is not None else REPLY
-
-    @staticmethod
-    def honest_text(turn: UserTurn) -> str:
-        return written_answer(turn.text) or ""
+    def honest_or_reply(turn: UserTurn, reply: SafetyDecision) -> SafetyDecision:
+        """The written answer to a question about the bot, else `reply`."""
+        answer = written_answer(turn.text)
+        if answer is None:
+            return reply
+        return SafetyDecision("honest", assessment=reply.assessment, answer=answer)
 
     def crisis_text(self, label: str, turn: UserTurn) -> str:
         return self.resources.reply(label, turn.language or self.language, self.country)
