@@ -14,8 +14,15 @@ Trained by `python -m training.safety.train` on the labelled turns of
 training/safety/data (the adapter and head are a few hundred kilobytes in
 engine/safety/crisis_model); two thresholds were chosen there on a validation split at
 a realistic base rate: `crisis` on P(self_harm) + P(harm_others), `check_in` on
-1 - P(none). Beside the model, engine.safety.phrases raises a turn that names the risk
-plainly ("I just swallowed all my pills") to a crisis whatever the model says.
+1 - P(none). Beside the model:
+- engine.safety.known_lines adds how much nearer the turn is to labelled risk lines
+  than to ordinary ones (by the plain MiniLM embedding, which generalises across
+  wording better than the fine-tuned model), weighted by `known_weight` in the crisis
+  score and by `known_weight_check_in` in the concern; the weights and both thresholds
+  are then chosen by `python -m training.safety.calibrate` on lines by
+  a writer the training never saw;
+- engine.safety.phrases raises a turn that names the risk plainly ("I just swallowed
+  all my pills") to a crisis whatever the scores say.
 
 The turn reaches the model in the form the LLM sees it: the message plus "[sent a
 sticker of ...]" for each picture. Long messages are read in overlapping word
@@ -27,13 +34,18 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from engine.safety.known_lines import MIN_WORDS, NO_MARGINS, KnownLines, Margins
 from engine.safety.phrases import explicit_risk
+
+if TYPE_CHECKING:
+    from engine.embeddings import TextEncoder
 
 LABELS = ("none", "passive", "self_harm", "harm_others")
 CRISIS_LABELS = frozenset({"self_harm", "harm_others"})
@@ -49,6 +61,7 @@ LEVEL_CLASS: dict[str, str] = {
     "harm_others": "harm_others",
 }
 DEFAULT_MODEL_DIR = Path(__file__).with_name("crisis_model")
+KNOWN_LINES_FILE = "known_lines.npz"
 
 WINDOW_WORDS = 48
 WINDOW_STRIDE = 24
@@ -69,8 +82,10 @@ EMOJI_WORDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    crisis: float  # on P(self_harm) + P(harm_others): the written crisis reply
-    check_in: float  # on 1 - P(none): a normal reply that asks whether they are safe
+    crisis: float  # on P(self_harm) + P(harm_others) (+ weighted crisis margin)
+    check_in: float  # on 1 - P(none) (+ weighted risk margin): the check-in question
+    known_weight: float = 0.0  # how much the crisis margin counts in the crisis score
+    known_weight_check_in: float = 0.0  # how much the risk margin counts in the concern
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,9 @@ class CrisisAssessment:
     label: str | None  # "self_harm" | "harm_others" when the crisis reply is due
     check_in: bool  # not a clear crisis, but worth asking about
     probabilities: dict[str, float]
-    score: float  # P(self_harm) + P(harm_others)
+    score: float  # P(self_harm) + P(harm_others), plus the weighted crisis margin
     phrase: str | None = None  # what engine.safety.phrases found named plainly, if anything
+    concern_lift: float = 0.0  # the weighted risk margin of the known lines
 
     @property
     def is_crisis(self) -> bool:
@@ -89,7 +105,8 @@ class CrisisAssessment:
 
     @property
     def concern(self) -> float:
-        return 1.0 - self.probabilities.get("none", 1.0)
+        """1 - P(none), plus the weighted risk margin: what the check-in threshold is on."""
+        return 1.0 - self.probabilities.get("none", 1.0) + self.concern_lift
 
     @property
     def target(self) -> str:
@@ -147,17 +164,23 @@ def windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) ->
 class CrisisClassifier:
     """The fine-tuned pair classifier and its thresholds (see the module docstring)."""
 
-    def __init__(self, model: CrisisModel, tokenizer, thresholds: Thresholds) -> None:
+    def __init__(self, model: CrisisModel, tokenizer, thresholds: Thresholds,
+                 known: KnownLines | None = None, encoder: TextEncoder | None = None) -> None:
+        if known is not None and encoder is None:
+            raise ValueError("known lines need the sentence encoder that embedded them")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.thresholds = thresholds
+        self.known = known
+        self.encoder = encoder
 
     @classmethod
-    def load(cls, base_path: str | Path | None = None,
-             model_dir: str | Path | None = None) -> CrisisClassifier:
+    def load(cls, base_path: str | Path | None = None, model_dir: str | Path | None = None,
+             encoder: TextEncoder | None = None) -> CrisisClassifier:
         """The committed model over the MiniLM at `base_path` (the default package's
-        when None)."""
-        from engine.embeddings import default_minilm_path
+        when None), with its known lines embedded by `encoder` (a TextEncoder of the
+        same MiniLM; built here when None)."""
+        from engine.embeddings import TextEncoder, default_minilm_path
 
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         if not (model_dir / "config.json").exists():
@@ -168,7 +191,11 @@ class CrisisClassifier:
                                        lora_rank=int(config["lora_rank"]),
                                        tuned_layers=int(config["tuned_layers"]))
         model.load_trained(model_dir / "weights.safetensors")
-        return cls(model, tokenizer, Thresholds(**config["thresholds"]))
+        known = None
+        if (model_dir / KNOWN_LINES_FILE).exists():
+            known = KnownLines.load(model_dir / KNOWN_LINES_FILE)
+            encoder = encoder or TextEncoder(base_path)
+        return cls(model, tokenizer, Thresholds(**config["thresholds"]), known, encoder)
 
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Per (context, turn): the class probabilities (order LABELS) of its most
@@ -192,20 +219,38 @@ class CrisisClassifier:
         results = [NO_RISK] * len(pairs)
         if live:
             probs = self.probabilities([pairs[i] for i in live])
-            for i, row in zip(live, probs, strict=True):
-                results[i] = self.verdict(row, explicit_risk(pairs[i][1]))
+            margins = self.known_margins([pairs[i][1] for i in live])
+            for i, row, margin in zip(live, probs, margins, strict=True):
+                results[i] = self.verdict(row, explicit_risk(pairs[i][1]), margin)
         return results
 
-    def verdict(self, row: np.ndarray, phrase: str | None = None) -> CrisisAssessment:
-        """The model's verdict, raised to a crisis when the turn names the risk plainly."""
+    def known_margins(self, texts: list[str]) -> list[Margins]:
+        """Each text's margins against the known lines (none when there is no bank, or
+        for a turn shorter than MIN_WORDS words)."""
+        if self.known is None or self.encoder is None:
+            return [NO_MARGINS] * len(texts)
+        long = [i for i, text in enumerate(texts) if len(text.split()) >= MIN_WORDS]
+        margins = [NO_MARGINS] * len(texts)
+        for i, margin in zip(long, self.known.margins(
+                self.encoder.encode([texts[i] for i in long])), strict=True):
+            margins[i] = margin
+        return margins
+
+    def verdict(self, row: np.ndarray, phrase: str | None = None,
+                margins: Margins = NO_MARGINS) -> CrisisAssessment:
+        """The verdict from the model's probabilities and the known-lines margins,
+        raised to a crisis when the turn names the risk plainly."""
         probs = {label: float(p) for label, p in zip(LABELS, row, strict=True)}
-        score = probs["self_harm"] + probs["harm_others"]
+        t = self.thresholds
+        score = probs["self_harm"] + probs["harm_others"] + t.known_weight * margins.crisis
         label = phrase if phrase in CRISIS_LABELS else None
-        if label is None and score >= self.thresholds.crisis:
+        if label is None and score >= t.crisis:
             label = "self_harm" if probs["self_harm"] >= probs["harm_others"] else "harm_others"
+        assessment = CrisisAssessment(label, False, probs, score, phrase,
+                                      t.known_weight_check_in * margins.risk)
         check_in = label is None and (phrase == "passive"
-                                      or 1.0 - probs["none"] >= self.thresholds.check_in)
-        return CrisisAssessment(label, check_in, probs, score, phrase)
+                                      or assessment.concern >= self.thresholds.check_in)
+        return replace(assessment, check_in=check_in)
 
     def assess(self, text: str, media_descriptions: list[str] | None = None,
                context: str = "") -> CrisisAssessment:

@@ -20,14 +20,14 @@ _SELF: tuple[str, ...] = (
     r"\b(?:kill|killing|hang|hanging|shoot|shooting|drown|drowning|off|offing)"
     r" myself\b(?! (?:laughing|with laughter|for|if|when|over|because of (?:the|this|that)"
     r" (?:song|show|game)))",
-    r"\bkms\b",
     r"\b(?:end|ending|take|taking|took) my (?:own )?life\b",
     r"\b(?:i'?m|i am|im|feel(?:ing)?|felt|been|getting|so|really|very) suicidal\b",
     r"\b(?:think(?:ing)?|thought|thoughts) (?:about|of) (?:suicide|killing myself|ending my"
     r" life)\b",
     r"\b(?:commit|committing|attempt(?:ed)?|tried) suicide\b",
     r"\b(?:wrote|writing|written|write|left|leaving) (?:a |my |the )?(?:suicide|goodbye)"
-    r" (?:note|letter)s?\b",
+    r" (?:note|letter)s?\b(?! (?:to|for) (?:the |my |our )?(?:team|colleagues|coworkers|"
+    r"co-workers|class|students|club|office|staff|followers|server)\b)(?![^.!?]{0,40}funeral)",
     r"\bsuicide (?:note|letter|plan|attempt)s?\b",
     r"\b(?:want|wanna|plan(?:ning)?|ready|decided) to (?:die|end it(?: all)?|end"
     r" everything|not (?:be here|exist|wake up))\b(?! (?:of|from|laughing|when|if|lol))",
@@ -72,7 +72,8 @@ _OTHERS: tuple[str, ...] = (
     r"poison|run over)"
     r" (?:him|her|them|my (?:wife|husband|boss|dad|mom|mum|mother|father|brother|sister|ex|"
     r"partner|boyfriend|girlfriend|roommate|neighbou?r|teacher))\b"
-    r"(?! (?:if|when|lol|haha|for (?:eating|taking|using|being late)))",
+    r"(?! (?:if|when|lol|haha|for (?:eating|taking|using|being late)|(?:on|at|in) (?:the )?"
+    r"(?:game|match|final|derby|pitch|court|race|tournament|league|round)\b))",
 )
 # A plain wish to be dead, no more: the bot asks (the check-in) rather than assume.
 _PASSIVE: tuple[str, ...] = (
@@ -82,6 +83,8 @@ _PASSIVE: tuple[str, ...] = (
     r" (?:been )?born|gone|not here)\b",
     r"\b(?:wouldn'?t|would not) (?:mind|care) if i (?:died|didn'?t wake up|was dead|never"
     r" woke up|got hit)\b",
+    # "kill myself" in the shorthand teenagers also use for a lost set of keys: asked about
+    r"\bkms\b",
 )
 _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
 _PASSIVE_RE = re.compile("|".join(_PASSIVE), re.IGNORECASE)

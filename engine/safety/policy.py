@@ -163,7 +163,7 @@ def load_safety_policy(settings: EngineSettings, encoder: TextEncoder,
     the sticker gate with the diffusers safety checker when its path is set."""
     from engine.safety.sticker_check import SafetyChecker
 
-    crisis = CrisisClassifier.load(encoder.model_path)
+    crisis = CrisisClassifier.load(encoder.model_path, encoder=encoder)
     checker = None
     if settings.safety_checker_path:
         checker = SafetyChecker.from_local_path(settings.safety_checker_path)

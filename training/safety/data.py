@@ -4,7 +4,8 @@ Training: `crisis_train_turns.jsonl` (one labelled turn a line, with optional pr
 turns), plus the earlier hand-labelled lines and the emotion model's ordinary lines as
 more negatives. Evaluation, never read by training or threshold choice:
 `eval_ordinary_*.jsonl` (whole ordinary conversations: every user turn is a negative)
-and `eval_risk.jsonl` (graded risk turns in context, and context negatives).
+and `eval_risk*.jsonl` (graded risk turns in context, and context negatives), in two
+sittings by different writers.
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ TRAIN_PATH = DATA_DIR / "crisis_train_turns.jsonl"
 # Written later by other writers, to widen indirect and in-context risk.
 TRAIN_PATHS = (TRAIN_PATH, DATA_DIR / "crisis_train_turns_2.jsonl",
                DATA_DIR / "crisis_train_turns_3.jsonl", DATA_DIR / "crisis_train_turns_4.jsonl")
+# By a fifth writer: the calibration set (training/safety/calibrate.py), never trained on.
+CALIBRATION_PATH = DATA_DIR / "crisis_calibration_turns.jsonl"
 # Earlier hand-labelled lines (issue 11) and the emotion model's ordinary lines.
 LEGACY_PATHS = (DATA_DIR / "crisis_lines_2026-11.jsonl",)
+# Two sittings of evaluation sets: the first (2026-11) was read while the classifier was
+# worked on; the second ("_2", 2026-12-05) was written by new writers and read only for
+# the final report. The report gives each sitting its own figures.
 ORDINARY_EVAL_PATHS = (DATA_DIR / "eval_ordinary_everyday.jsonl",
-                       DATA_DIR / "eval_ordinary_hard.jsonl")
-RISK_EVAL_PATH = DATA_DIR / "eval_risk.jsonl"
+                       DATA_DIR / "eval_ordinary_hard.jsonl",
+                       DATA_DIR / "eval_ordinary_everyday_2.jsonl",
+                       DATA_DIR / "eval_ordinary_hard_2.jsonl")
+RISK_EVAL_PATHS = (DATA_DIR / "eval_risk.jsonl", DATA_DIR / "eval_risk_2.jsonl")
 # The dialogue corpus (training/corpus): ordinary conversation by other writers. Its
 # train split adds negatives, its validation split helps choose thresholds, its test
 # split is evaluation only.
@@ -154,6 +162,11 @@ class EvalTurn:
     category: str  # everyday | a hard-negative category | sticker | a risk wording
     sticker: dict[str, Any] | None = None
     conversation: str = ""
+    sitting: str = ""  # which writing: "first", "second" (eval files), "corpus", "library"
+
+
+def sitting_of(path: Path) -> str:
+    return "second" if path.stem.endswith("_2") else "first"
 
 
 def load_ordinary(paths: tuple[Path, ...] = ORDINARY_EVAL_PATHS) -> list[EvalTurn]:
@@ -169,7 +182,7 @@ def load_ordinary(paths: tuple[Path, ...] = ORDINARY_EVAL_PATHS) -> list[EvalTur
                     category = "sticker" if sticker and not text.strip() else (
                         turn.get("hard") or "everyday")
                     out.append(EvalTurn(list(seen), text, "none", str(category), sticker,
-                                        str(conv["id"])))
+                                        str(conv["id"]), sitting_of(path)))
                 seen.append((turn["role"], text or sticker_words(sticker)))
     return out
 
@@ -185,16 +198,19 @@ def load_corpus_ordinary(path: Path = CORPUS_TEST_PATH) -> list[EvalTurn]:
             sticker = {"library_id": Path(obj["image"]).stem} if obj else None
             category = "sticker" if sticker and not text.strip() else "corpus"
             out.append(EvalTurn(list(seen), text, "none", category, sticker,
-                                str(session["session_id"])))
+                                str(session["session_id"]), "corpus"))
             seen.append(("user", text or "[sent a sticker]"))
             seen.append(("bot", str(turn.get("system_message") or "")))
     return out
 
 
-def load_risk(path: Path = RISK_EVAL_PATH) -> list[EvalTurn]:
+def load_risk(paths: tuple[Path, ...] = RISK_EVAL_PATHS) -> list[EvalTurn]:
     out = []
-    for item in _lines(path):
-        context = [(t["role"], str(t.get("text") or "")) for t in item.get("context") or []]
-        out.append(EvalTurn(context, str(item["text"]), str(item["level"]),
-                            str(item.get("wording", "")), None, str(item["id"])))
+    for path in paths:
+        for item in _lines(path):
+            context = [(t["role"], str(t.get("text") or ""))
+                       for t in item.get("context") or []]
+            out.append(EvalTurn(context, str(item["text"]), str(item["level"]),
+                                str(item.get("wording", "")), None, str(item["id"]),
+                                sitting_of(path)))
     return out

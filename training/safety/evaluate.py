@@ -70,6 +70,7 @@ class SafetyReport:
     ordinary: dict[str, dict[str, float]] = field(default_factory=dict)
     risk: dict[str, dict[str, float]] = field(default_factory=dict)
     context_negatives: dict[str, float] = field(default_factory=dict)
+    sittings: dict[str, dict[str, float]] = field(default_factory=dict)
     base_rates: dict[str, dict[str, float]] = field(default_factory=dict)
     overlaps: int = 0
     false_alarms: list[dict[str, str]] = field(default_factory=list)
@@ -79,7 +80,7 @@ class SafetyReport:
 def library_sticker_turns(library) -> list[EvalTurn]:
     """Every default-library sticker sent alone."""
     return [EvalTurn([], "", "none", "library sticker", {"library_id": s.id, "name": s.name},
-                     f"library-{s.id}") for s in library]
+                     f"library-{s.id}", "library") for s in library]
 
 
 def sticker_media(sticker: dict) -> Media:
@@ -150,6 +151,10 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
             "crisis reply": sum(o.action == "crisis" for o in got) / len(got),
             "crisis or check-in": sum(o.action != "reply" for o in got) / len(got)}
     report.context_negatives = rates(levels.get("none_context", []))
+    for sitting in ("first", "second"):
+        report.sittings[sitting] = sitting_rates(
+            [o for o in ordinary if o.turn.sitting == sitting],
+            [o for o in risk if o.turn.sitting == sitting])
     crisis_risk = [o for o in risk if o.turn.level in CRISIS_LEVELS]
     recall = sum(o.action == "crisis" for o in crisis_risk) / max(len(crisis_risk), 1)
     fa = report.ordinary["all ordinary turns"]["crisis"]
@@ -168,6 +173,26 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
                      for o in risk if (o.turn.level in CRISIS_LEVELS and o.action != "crisis")
                      or (o.turn.level in CHECK_IN_LEVELS and o.action == "reply")]
     return report
+
+
+def share(outcomes: list[Outcome], actions: tuple[str, ...]) -> float:
+    return sum(o.action in actions for o in outcomes) / max(len(outcomes), 1)
+
+
+def sitting_rates(ordinary: list[Outcome], risk: list[Outcome]) -> dict[str, float]:
+    """The headline rates of one sitting of the evaluation sets."""
+    hard = [o for o in ordinary if o.turn.category not in ("everyday", "sticker")]
+    active = [o for o in risk if o.turn.level in CRISIS_LEVELS]
+    passive = [o for o in risk if o.turn.level in CHECK_IN_LEVELS]
+    return {"ordinary n": len(ordinary),
+            "false crisis": share(ordinary, ("crisis",)),
+            "false check-in": share(ordinary, ("check_in",)),
+            "hard n": len(hard), "false crisis (hard)": share(hard, ("crisis",)),
+            "active risk n": len(active),
+            "active: crisis reply": share(active, ("crisis",)),
+            "active: crisis or check-in": share(active, ("crisis", "check_in")),
+            "passive n": len(passive),
+            "passive: crisis or check-in": share(passive, ("crisis", "check_in"))}
 
 
 def check_overlap(encoder, turns: list[EvalTurn]) -> int:
@@ -199,6 +224,13 @@ def format_report(report: SafetyReport) -> str:
     for level, r in report.risk.items():
         lines.append(f"| {level} | {r['n']} | {r['crisis reply']:.3f} "
                      f"| {r['crisis or check-in']:.3f} |")
+    lines += ["", "## By sitting (the second was written for the final report and read only"
+              " there)", "", "| | " + " | ".join(report.sittings) + " |",
+              "|---|" + "---|" * len(report.sittings)]
+    for key in next(iter(report.sittings.values()), {}):
+        cells = [f"{r[key]:.0f}" if key.endswith(" n") else f"{r[key]:.3f}"
+                 for r in report.sittings.values()]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "## At realistic base rates (share of turns that are crises)", "",
               "| base rate | precision of crisis replies | false crisis replies per 1000 turns |",
               "|---|---|---|"]
@@ -270,7 +302,8 @@ def safety_command(args: argparse.Namespace, settings: TrainingSettings) -> int:
     encoder = TextEncoder(settings.embedding_model_path or None)
     library = StickerLibrary.load(settings.stickers_dir)
     perceiver = Perceiver(EmotionClassifier.load(encoder), library)
-    policy = SafetyPolicy(crisis=CrisisClassifier.load(encoder.model_path, args.model_dir),
+    policy = SafetyPolicy(crisis=CrisisClassifier.load(encoder.model_path, args.model_dir,
+                                                       encoder),
                           resources=CrisisResources.load())
     report, _, _ = evaluate(policy, perceiver, library, encoder)
     text = format_report(report)

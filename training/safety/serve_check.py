@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from training.safety.data import ORDINARY_EVAL_PATHS, RISK_EVAL_PATH
+from training.safety.data import ORDINARY_EVAL_PATHS, RISK_EVAL_PATHS
 
 TIMEOUT_S = 180.0
 SEED = 0
@@ -73,7 +73,7 @@ def run_through_serve(base_url: str, ordinary_sample: int, out: Path,
             ordinary[kind].append(action_of(chat.say(turn["text"])))
         chat.close()
     risk: dict[str, list[str]] = defaultdict(list)
-    items = _lines(RISK_EVAL_PATH)
+    items = [item for path in RISK_EVAL_PATHS for item in _lines(path)]
     rng.shuffle(items)
     for item in items:
         if risk_per_level is not None and len(risk[item["level"]]) >= risk_per_level:

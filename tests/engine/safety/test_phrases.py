@@ -22,7 +22,11 @@ from engine.safety.phrases import explicit_risk
     ("i keep thinking about jumping off the bridge by my office", "self_harm"),
     ("i want to step in front of a train", "self_harm"),
     ("I'm going to poison him", "harm_others"),
+    ("im going to kill him on saturday when he gets home", "harm_others"),
+    ("i wrote goodbye letters to my kids. they will find them", "self_harm"),
     ("i wish i could sleep and never wake up", "passive"),
+    # shorthand as often about lost keys as about a plan: asked about, not assumed
+    ("kms", "passive"),
 ])
 def test_risk_named_plainly_is_found(text: str, label: str) -> None:
     assert explicit_risk(text) == label
@@ -39,6 +43,9 @@ def test_risk_named_plainly_is_found(text: str, label: str) -> None:
     "I bought a rope for climbing",
     "ugh my self esteem after that meeting",
     "no, I don't want to die, I just want this week to end",
+    "wrote my goodbye letter to the team, last day is friday",
+    "i wrote a goodbye letter to my mum and read it at her funeral",
+    "we're going to kill them in the final",
 ])
 def test_idioms_and_stories_are_not_risk(text: str) -> None:
     assert explicit_risk(text) is None
