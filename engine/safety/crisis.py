@@ -239,12 +239,15 @@ class CrisisClassifier:
     def verdict(self, row: np.ndarray, phrase: str | None = None,
                 margins: Margins = NO_MARGINS) -> CrisisAssessment:
         """The verdict from the model's probabilities and the known-lines margins,
-        raised to a crisis when the turn names the risk plainly."""
+        raised to a crisis when the turn names the risk plainly, and held at the
+        check-in when it names a wish to be dead."""
         probs = {label: float(p) for label, p in zip(LABELS, row, strict=True)}
         t = self.thresholds
         score = probs["self_harm"] + probs["harm_others"] + t.known_weight * margins.crisis
         label = phrase if phrase in CRISIS_LABELS else None
-        if label is None and score >= t.crisis:
+        # A wish to be dead named plainly ("I just want to sleep and never wake up") is
+        # asked about, not assumed: the check-in, and the next turn decides.
+        if label is None and phrase != "passive" and score >= t.crisis:
             label = "self_harm" if probs["self_harm"] >= probs["harm_others"] else "harm_others"
         assessment = CrisisAssessment(label, False, probs, score, phrase,
                                       t.known_weight_check_in * margins.risk)

@@ -5,9 +5,9 @@ person would be. These patterns name risk in the first person and plainly (killi
 oneself, ending one's life, an overdose taken, a suicide note, an attack planned on a
 school), and the idioms that borrow the same words ("I could kill myself for
 forgetting", "cut myself shaving", "dying to see it") are written out of them. A hit
-raises the classifier's verdict (engine.safety.crisis): to the crisis reply, or, for a
-plain wish to be dead ("I just want to sleep and never wake up"), at least to the
-check-in. It never lowers one.
+raises the classifier's verdict (engine.safety.crisis) to the crisis reply; a plain
+wish to be dead ("I just want to sleep and never wake up") gets the check-in, as the
+graded answer asks: the next turn decides.
 """
 
 from __future__ import annotations

@@ -78,6 +78,9 @@ def test_the_verdict_adds_the_weighted_margins(crisis_classifier_parts) -> None:
     # A plainly named risk is a crisis whatever the margins say.
     named = classifier.verdict(row, "self_harm", Margins(risk=-0.3, crisis=-0.3))
     assert named.is_crisis
+    # A wish to be dead named plainly is asked about, however near the risk lines.
+    wish = classifier.verdict(row, "passive", Margins(risk=0.5, crisis=0.5))
+    assert not wish.is_crisis and wish.check_in
 
 
 def test_known_lines_need_their_encoder(crisis_classifier_parts, bank) -> None:
