@@ -12,6 +12,8 @@ stay within --max-false-crisis of everyday turns and 0.8 % of hard negatives,
 `check_in` the lowest whose extra check-ins stay within --max-false-check-in and 3 %.
 The validation figures printed are the whole decision's: the
 model with engine.safety.phrases beside it. The evaluation sets are never read here.
+Then `python -m training.safety.calibrate` adds the known lines and chooses the
+weights and thresholds the bot serves with.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from engine.embeddings import default_minilm_path
 from engine.safety.crisis import (
     CRISIS_LABELS,
     DEFAULT_MODEL_DIR,
+    KNOWN_LINES_FILE,
     LABELS,
     CrisisModel,
     build_model,
@@ -228,7 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     (args.out / "config.json").write_text(json.dumps(config, indent=1) + "\n",
                                           encoding="utf-8")
-    print(f"saved {args.out}")
+    # Known lines calibrated for other weights would be read with these thresholds.
+    (args.out / KNOWN_LINES_FILE).unlink(missing_ok=True)
+    print(f"saved {args.out}; next: python -m training.safety.calibrate --model-dir "
+          f"{args.out}")
 
 
 if __name__ == "__main__":
