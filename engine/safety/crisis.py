@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -249,11 +249,10 @@ class CrisisClassifier:
         # asked about, not assumed: the check-in, and the next turn decides.
         if label is None and phrase != "passive" and score >= t.crisis:
             label = "self_harm" if probs["self_harm"] >= probs["harm_others"] else "harm_others"
-        assessment = CrisisAssessment(label, False, probs, score, phrase,
-                                      t.known_weight_check_in * margins.risk)
+        lift = t.known_weight_check_in * margins.risk
         check_in = label is None and (phrase == "passive"
-                                      or assessment.concern >= self.thresholds.check_in)
-        return replace(assessment, check_in=check_in)
+                                      or 1.0 - probs["none"] + lift >= t.check_in)
+        return CrisisAssessment(label, check_in, probs, score, phrase, lift)
 
     def assess(self, text: str, media_descriptions: list[str] | None = None,
                context: str = "") -> CrisisAssessment:

@@ -32,7 +32,7 @@ K_NEAREST = 3
 # fine-tuned model reads them with those turns; the known lines, which read the turn
 # alone, stay out of turns this short.
 MIN_WORDS = 4
-# Labels as stored in the bank.
+# Labels as stored in the bank: the index in engine.safety.crisis.LABELS.
 ORDINARY, PASSIVE, SELF_HARM, HARM_OTHERS = 0, 1, 2, 3
 SCALE = 127.0  # unit vectors stored as int8
 

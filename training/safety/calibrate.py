@@ -48,6 +48,7 @@ from training.safety.train import (
     MAX_FALSE_CRISIS,
     MAX_FALSE_CRISIS_HARD,
     is_everyday,
+    lowest_threshold,
 )
 
 WEIGHTS = (0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0)  # tried for each margin
@@ -62,18 +63,9 @@ def known_lines(encoder: TextEncoder, turns: list[LabelledTurn]) -> KnownLines:
     return KnownLines(encoder.encode([t.text for t in turns]), labels)
 
 
-def lowest_threshold(scores: np.ndarray, max_rate: float) -> float:
-    """The lowest threshold at or above which at most `max_rate` of `scores` lie (the
-    margins can lift a score past 1, so no cap here)."""
-    allowed = int(np.floor(max_rate * len(scores)))
-    ranked = np.sort(scores)[::-1]
-    edge = ranked[allowed] if allowed < len(ranked) else -np.inf
-    return float(np.nextafter(np.float32(edge), np.float32(np.inf)))
-
-
 def choose(scores: np.ndarray, groups: list[tuple[np.ndarray, float]]) -> float:
     """The lowest threshold on `scores` within each group's bound on its false alarms."""
-    return max(lowest_threshold(scores[mask], bound) for mask, bound in groups)
+    return max(lowest_threshold(scores[mask], bound, cap=None) for mask, bound in groups)
 
 
 def caught(candidate: dict) -> tuple[float, float]:
@@ -148,9 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     held = [t for t in train_turns if in_validation(t)] + load_train_turns(CALIBRATION_PATH)
     print(f"known lines: {len(bank)}; calibration turns: {len(held)}")
     known = known_lines(encoder, bank)
-    (args.model_dir / KNOWN_LINES_FILE).unlink(missing_ok=True)
     classifier = CrisisClassifier.load(encoder.model_path, args.model_dir, encoder)
-    classifier.known = known
+    classifier.known = known  # the new lines, not those saved by an earlier run
     best = calibrate(classifier, held)
     thresholds: Thresholds = best["thresholds"]
     print(f"kept weights {thresholds.known_weight}/{thresholds.known_weight_check_in}: "

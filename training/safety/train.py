@@ -120,14 +120,16 @@ def fit(model: CrisisModel, tokenizer, turns: list[LabelledTurn], epochs: int,
     return losses
 
 
-def lowest_threshold(scores: np.ndarray, max_rate: float) -> float:
+def lowest_threshold(scores: np.ndarray, max_rate: float, cap: float | None = 0.99) -> float:
     """The lowest threshold whose share of `scores` at or above it is within max_rate
-    (scores: the ordinary turns' risk scores)."""
+    (scores: the ordinary turns' risk scores), at most `cap` (None: no cap, for scores
+    that known-lines margins lift past 1)."""
     allowed = int(np.floor(max_rate * len(scores)))
     ranked = np.sort(scores)[::-1]
     # Above the (allowed+1)-th highest ordinary score, at most `allowed` ordinary turns fire.
     edge = ranked[allowed] if allowed < len(ranked) else 0.0
-    return float(min(np.nextafter(np.float32(edge), np.float32(1.0)), 0.99))
+    threshold = float(np.nextafter(np.float32(edge), np.float32(np.inf)))
+    return threshold if cap is None else min(threshold, cap)
 
 
 def choose_thresholds(probs: np.ndarray, turns: list[LabelledTurn], max_false_crisis: float,
