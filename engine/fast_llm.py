@@ -15,6 +15,7 @@ does), otherwise the first load does (seconds).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -108,12 +109,65 @@ def default_threads(threads: int | None) -> int:
 def default_replicas(threads: int | None) -> int:
     """Model replicas that decode parts of a batch side by side: one per core on a
     machine of <= 2 cores. There one decoding thread is fastest for one chat (a second
-    thread costs more in synchronisation than it gains on a 135M model), so a batch of
-    concurrent chats is split in two, each half on its own core (bench/concurrency.py,
+    thread costs more in synchronisation than it gains on a 135M model), so the
+    sub-batches of concurrent chats run on two replicas, one per core (bench/concurrency.py,
     8 chats at once: 4.09 replies/s against 2.76 with one replica, p95 2.29 s against
     3.67 s)."""
     cores = os.cpu_count() or 1
     return cores if threads is None and cores <= 2 else 1
+
+
+# What a sub-batch costs one replica (one thread) on CTranslate2, in seconds: the prompts
+# are read at once only up to the shortest one; every token past it is fed one decoding
+# step at a time, like a generated token (CTranslate2 documents this for variable-length
+# prompts). A step costs a fixed part plus a little per row. Fitted on AMD EPYC, 2 cores,
+# the tuned SmolLM2-135M in int8 (bench/sub_batches.py prints model against measure).
+PREFILL_S_PER_TOKEN = 0.00045
+STEP_S = 0.013
+STEP_S_PER_ROW = 0.002
+REPLY_TOKENS = 32  # a typical reply with its sticker action: how long a sub-batch decodes
+EXHAUSTIVE_ROWS = 10  # up to this many prompts every grouping is tried (2^9 of them)
+
+
+def sub_batch_seconds(lengths: list[int], new_tokens: int) -> float:
+    """The modelled time of one sub-batch of prompts with these token counts."""
+    rows, shortest = len(lengths), min(lengths)
+    steps = max(lengths) - shortest + new_tokens
+    return PREFILL_S_PER_TOKEN * rows * shortest + steps * (STEP_S + STEP_S_PER_ROW * rows)
+
+
+def makespan(costs: list[float], replicas: int) -> float:
+    """When the last replica finishes, each sub-batch going to the least loaded replica,
+    the costliest first (the order they are submitted in)."""
+    loads = [0.0] * replicas
+    for cost in sorted(costs, reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
+
+
+def plan_sub_batches(lengths: list[int], replicas: int, new_tokens: int) -> list[list[int]]:
+    """Indices of the prompts, grouped into the sub-batches that finish soonest.
+
+    Prompts are sorted by length and cut into runs of neighbours, so a sub-batch feeds few
+    prompt tokens step by step; fewer, larger sub-batches share each step's fixed cost.
+    Every cut is tried up to EXHAUSTIVE_ROWS prompts; beyond that, runs of four."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    if len(order) > EXHAUSTIVE_ROWS:
+        return [order[i:i + 4] for i in range(0, len(order), 4)]
+    best: tuple[float, list[list[int]]] | None = None
+    for cuts in itertools.product((False, True), repeat=max(0, len(order) - 1)):
+        groups, start = [], 0
+        for end, cut in enumerate(cuts, 1):
+            if cut:
+                groups.append(order[start:end])
+                start = end
+        groups.append(order[start:])
+        seconds = makespan([sub_batch_seconds([lengths[i] for i in g], new_tokens)
+                            for g in groups], replicas)
+        if best is None or seconds < best[0]:
+            best = (seconds, groups)
+    assert best is not None
+    return best[1]
 
 
 class FastChatLLM(ChatLLM):
@@ -122,7 +176,7 @@ class FastChatLLM(ChatLLM):
     def __init__(self, generator: Any, tokenizer: Any, version: str, config: LLMConfig,
                  stop_ids: list[int], replicas: int = 1) -> None:
         self.generator = generator
-        self.replicas = replicas  # the generator's inter_threads: a batch is split among them
+        self.replicas = replicas  # the generator's inter_threads: sub-batches run side by side
         self.model = None  # no torch model: nothing here may need one
         self.tokenizer = tokenizer
         self.version = version
@@ -173,18 +227,24 @@ class FastChatLLM(ChatLLM):
             self.tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
         sampling = ({"sampling_topk": self.config.top_k, "sampling_topp": self.config.top_p,
                      "sampling_temperature": temp} if temp > 0 else {"sampling_topk": 1})
+        groups = plan_sub_batches([len(t) for t in tokens], self.replicas,
+                                  min(budget, REPLY_TOKENS))
+        groups.sort(key=lambda g: -sub_batch_seconds([len(tokens[i]) for i in g],
+                                                     min(budget, REPLY_TOKENS)))
+        results: list[Any] = [None] * len(tokens)
         with self._lock:
             started = time.perf_counter()
-            results = self.generator.generate_batch(
-                tokens, max_length=budget, end_token=self._stop_ids, return_end_token=True,
-                include_prompt_in_result=False, max_batch_size=self.split(len(tokens)),
-                **sampling)
+            # Each sub-batch is one job; the costliest are queued first, and each replica
+            # takes the next job when it is free.
+            pending = [(group, self.generator.generate_batch(
+                [tokens[i] for i in group], max_length=budget, end_token=self._stop_ids,
+                return_end_token=True, include_prompt_in_result=False, asynchronous=True,
+                **sampling)) for group in groups]
+            for group, answers in pending:
+                for i, answer in zip(group, answers, strict=True):
+                    results[i] = answer.result()
             seconds = time.perf_counter() - started
         return [self._finish(r.sequences_ids[0], budget, seconds) for r in results]
-
-    def split(self, rows: int) -> int:
-        """The sub-batch size that gives each replica an equal share (0: no split)."""
-        return 0 if self.replicas <= 1 or rows <= 1 else -(-rows // self.replicas)
 
     def log_likelihood(self, prompt_ids: list[int], target_ids: list[int]) -> float:
         """Sum of log p(target | prompt) (for perplexity; bench/engine.py)."""

@@ -14,7 +14,10 @@ from engine.fast_llm import (
     FastChatLLM,
     ct2_dir,
     load_chat_llm,
+    makespan,
     pick_engine,
+    plan_sub_batches,
+    sub_batch_seconds,
 )
 from engine.llm import ChatLLM, LLMConfig, local_model_dir
 from engine.settings import EngineSettings
@@ -67,9 +70,25 @@ def test_a_batch_split_among_replicas_answers_each_conversation_as_alone(
     happy = [SAD[0], {"role": "user", "content": "I passed my driving test!"}]
     alone = [fast.generate([c])[0].text for c in (SAD, happy)]
     assert fast.replicas == (2 if os.cpu_count() == 2 else fast.replicas)
-    assert fast.split(5) == (3 if fast.replicas == 2 else 0) and fast.split(1) == 0
     batch = fast.generate([SAD, happy, SAD, happy, SAD])
     assert [g.text for g in batch] == alone * 2 + alone[:1]  # in order, greedy
+
+
+def test_sub_batches_group_prompts_of_similar_length() -> None:
+    lengths = [229, 119, 184, 131, 169, 129, 182]
+    groups = plan_sub_batches(lengths, replicas=2, new_tokens=32)
+    assert sorted(i for g in groups for i in g) == list(range(7))  # each prompt once
+    spans = [[lengths[i] for i in g] for g in groups]
+    # Neighbours in length share a sub-batch: no group reaches over another's lengths.
+    assert all(max(a) <= min(b) or max(b) <= min(a) for a in spans for b in spans if a is not b)
+    one_batch = sub_batch_seconds(lengths, 32)
+    halves = makespan([sub_batch_seconds(sorted(lengths)[:4], 32),
+                       sub_batch_seconds(sorted(lengths)[4:], 32)], 2)
+    planned = makespan([sub_batch_seconds(s, 32) for s in spans], 2)
+    assert planned <= halves < one_batch
+    # Prompts of one length are read at once: one sub-batch per replica, not one per row.
+    assert len(plan_sub_batches([150] * 8, replicas=2, new_tokens=32)) == 2
+    assert plan_sub_batches([150], replicas=2, new_tokens=32) == [[0]]
 
 
 def test_int8_scores_text_as_the_torch_model_does(fast: FastChatLLM, slow: ChatLLM) -> None:
