@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine.safety.phrases import explicit_risk
+
 CHECK_IN_LABELS = {"self": "check_in_self", "others": "check_in_others"}
 # After a check-in, no new one for this many bot turns (a clear crisis is still answered).
 COOLDOWN_TURNS = 20
@@ -62,7 +64,9 @@ def read_answer(text: str) -> str | None:
     if not plain:
         return None
     if _NO.match(plain):
-        return None if _BUT.search(plain) else "no"
+        # "no, but sometimes ..." and "no not like that. i just wish i was dead" are not
+        # a no: the rest of the turn is read by the classifier, the question in its context.
+        return None if _BUT.search(plain) or explicit_risk(text) else "no"
     if _YES.match(plain):
         return "yes"
     return None

@@ -31,6 +31,7 @@ def assessment(label: str | None = None, check_in: bool = False,
     ("no", "no"), ("Nope!", "no"), ("no, I'm just tired", "no"), ("god no", "no"),
     ("not really", "no"), ("i'm fine honestly", "no"), ("I am fine", "no"),
     ("no but sometimes I think about it", None), ("my boss is the problem", None),
+    ("no not like that. i just wish i was dead", None), ("nope. i want to kill him", None),
     ("", None), ("I am so tired of all of it", None),
 ])
 def test_the_answer_to_the_check_in_is_read(text, answer) -> None:
@@ -87,6 +88,12 @@ def test_no_after_a_check_in_carries_on_without_asking_again() -> None:
 def test_worry_that_goes_on_after_an_unanswered_check_in_gets_the_crisis_reply() -> None:
     decision = decide(assessment(check_in=True), SafetyState("self", 0),
                       "what's the point of anything")
+    assert (decision.action, decision.label) == ("crisis", "self_harm")
+
+
+def test_a_no_that_goes_on_to_wish_to_be_dead_gets_the_crisis_reply() -> None:
+    decision = decide(assessment(check_in=True), SafetyState("self", 0),
+                      "no not like that. i just wish i was dead")
     assert (decision.action, decision.label) == ("crisis", "self_harm")
 
 
