@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from engine.embeddings import TextEncoder
 
 LABELS = ("none", "passive", "self_harm", "harm_others")
+# What engine.safety.phrases names that gets at least the check-in.
+ASKED_PHRASES = ("passive", "method")
 CRISIS_LABELS = frozenset({"self_harm", "harm_others"})
 # The finer grades the data is written in (after the Columbia Suicide Severity Rating
 # Scale), and the class each one is trained as.
@@ -240,7 +242,8 @@ class CrisisClassifier:
                 margins: Margins = NO_MARGINS) -> CrisisAssessment:
         """The verdict from the model's probabilities and the known-lines margins,
         raised to a crisis when the turn names the risk plainly, and held at the
-        check-in when it names a wish to be dead."""
+        check-in when it names a wish to be dead; a way to die looked up gets at least
+        the check-in."""
         probs = {label: float(p) for label, p in zip(LABELS, row, strict=True)}
         t = self.thresholds
         score = probs["self_harm"] + probs["harm_others"] + t.known_weight * margins.crisis
@@ -250,7 +253,7 @@ class CrisisClassifier:
         if label is None and phrase != "passive" and score >= t.crisis:
             label = "self_harm" if probs["self_harm"] >= probs["harm_others"] else "harm_others"
         lift = t.known_weight_check_in * margins.risk
-        check_in = label is None and (phrase == "passive"
+        check_in = label is None and (phrase in ASKED_PHRASES
                                       or 1.0 - probs["none"] + lift >= t.check_in)
         return CrisisAssessment(label, check_in, probs, score, phrase, lift)
 

@@ -74,6 +74,15 @@ _OTHERS: tuple[str, ...] = (
     r"partner|boyfriend|girlfriend|roommate|neighbou?r|teacher))\b"
     r"(?! (?:if|when|lol|haha|for (?:eating|taking|using|being late)|(?:on|at|in) (?:the )?"
     r"(?:game|match|final|derby|pitch|court|race|tournament|league|round)\b))",
+    # a weapon and people to use it on, close together; not a toy, a photo shoot or a match
+    r"(?<!water )(?<!nerf )(?<!toy )(?<!laser )(?<!glue )(?<!squirt )(?<!paintball )"
+    r"(?<!airsoft )(?<!bubble )(?<!butter )\b(?:gun|rifle|shotgun|pistol|handgun|ar-?15|"
+    r"knife|machete|ammo|bullets)\b.{0,60}\b(?:shoot|shooting|stab|stabbing|kill|killing|"
+    r"gun down) (?:up )?(?:the |my |our |all (?:the |of )?|every )?(?:team|staff|class|"
+    r"coworkers|co-workers|colleagues|teachers|students|people|them all|everyone|everybody|"
+    r"all of them|the lot of them)\b(?!'s| (?:photo|picture|pic|video|shoot|promo|headshots?|"
+    r"portraits?|quiz|game|match|round|at (?:pool|darts|cards|chess|fifa|cod|the (?:game|"
+    r"quiz))))",
 )
 # A plain wish to be dead, no more: the bot asks (the check-in) rather than assume.
 _PASSIVE: tuple[str, ...] = (
@@ -86,9 +95,32 @@ _PASSIVE: tuple[str, ...] = (
     # "kill myself" in the shorthand teenagers also use for a lost set of keys: asked about
     r"\bkms\b",
 )
+# A way to die looked up, with no plan said: at least the check-in (the model may still
+# find a crisis). The question must end there ("how many would it take."), so a dose for a
+# headache, a pharmacology exam or a game's quickest death is not one.
+_ENDS = r"(?=\s*(?:[.!?,;]|$|just\b|tho\b|though\b|is\b|for me\b|lol\b))"
+
+_METHOD: tuple[str, ...] = (
+    r"\bhow (?:many|much) (?:\w+ ){0,3}(?:pills|tablets|paracetamol|tylenol|ibuprofen|"
+    r"aspirin|insulin|meds|sleeping pills)\b[^.!?]{0,30}\b(?:(?:would it|does it|it would|it)"
+    r" takes?|(?:is|are) (?:fatal|lethal|deadly|too many to survive)|to overdose|to od|to die|"
+    r"to kill (?:you|yourself|me|someone)|to not wake up)" + _ENDS,
+    r"\b(?:what'?s|what is|how much is|looking up|looked up|look up|googl\w*|research\w*|"
+    r"reading about|read about) (?:the |a )?(?:lethal|fatal|deadly) (?:dose|amount)(?: of"
+    r" (?:my |these |those |the |your |his |her )?(?:meds|medication|medicine|pills|tablets|"
+    r"antidepressants|insulin|paracetamol|tylenol|acetaminophen|ibuprofen|aspirin|lithium|"
+    r"sleeping pills|\w+ pills))?" + _ENDS,
+    r"\b(?:painless(?:est)?|quick(?:est)?|easiest|surest|least painful) ways? to (?:die|kill"
+    r" myself|end my life|not wake up)" + _ENDS,
+    r"\bhow (?:high|tall)\b[^.!?]{0,40}\b(?:to die|to kill you|(?:would|will) kill you|be"
+    r" fatal)(?=\s*(?:[.!?,]|$|from|if|when))",
+    r"\bhow long (?:does it|would it|it) takes? to (?:die|bleed out|suffocate|drown|overdose)"
+    r"(?=\s*(?:[.!?,]|$|from|of|if|when|in (?:a|the) (?:car|garage|bath)))",
+)
 _SELF_RE = re.compile("|".join(_SELF), re.IGNORECASE)
 _PASSIVE_RE = re.compile("|".join(_PASSIVE), re.IGNORECASE)
 _OTHERS_RE = re.compile("|".join(_OTHERS), re.IGNORECASE)
+_METHOD_RE = re.compile("|".join(_METHOD), re.IGNORECASE)
 # A joke marker right after the words: "I'm gonna kill him lol".
 _JOKE = re.compile(r"^\W*(?:lol|lmao|haha+|jk|😂|🤣|💀)", re.IGNORECASE)
 # A denial right before them: "no I don't want to die", "I never thought of suicide".
@@ -119,10 +151,10 @@ def _plain(text: str) -> str:
 
 def explicit_risk(text: str) -> str | None:
     """"self_harm" or "harm_others" when the text names the risk plainly, "passive" for a
-    plain wish to be dead, else None."""
+    plain wish to be dead, "method" for a way to die looked up, else None."""
     plain = _plain(text)
     for pattern, label in ((_SELF_RE, "self_harm"), (_OTHERS_RE, "harm_others"),
-                           (_PASSIVE_RE, "passive")):
+                           (_PASSIVE_RE, "passive"), (_METHOD_RE, "method")):
         for match in pattern.finditer(plain):
             if not (_JOKE.match(plain[match.end():])
                     or _DENIED.search(plain[max(0, match.start() - 24):match.start()])):

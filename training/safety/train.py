@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 from engine.embeddings import default_minilm_path
 from engine.safety.crisis import (
+    ASKED_PHRASES,
     CRISIS_LABELS,
     DEFAULT_MODEL_DIR,
     KNOWN_LINES_FILE,
@@ -152,7 +153,7 @@ def validation_report(probs: np.ndarray, turns: list[LabelledTurn],
     named = [explicit_risk(t.text) for t in turns]
     crisis = (np.array([n in CRISIS_LABELS for n in named])
               | (probs[:, 2] + probs[:, 3] >= thresholds["crisis"]))
-    asked = ~crisis & (np.array([n == "passive" for n in named])
+    asked = ~crisis & (np.array([n in ASKED_PHRASES for n in named])
                        | (1.0 - probs[:, 0] >= thresholds["check_in"]))
     labels = np.array([t.label for t in turns])
     everyday = np.array([t.label == "none" and is_everyday(t) for t in turns])

@@ -27,12 +27,35 @@ from engine.safety.phrases import explicit_risk
     ("i wish i could sleep and never wake up", "passive"),
     # shorthand as often about lost keys as about a plan: asked about, not assumed
     ("kms", "passive"),
+    # a way to die looked up, no plan said: at least asked about
+    ("been reading about how many paracetamol it takes. just curious", "method"),
+    ("how many sleeping pills would it take to not wake up", "method"),
+    ("whats the lethal dose of my antidepressants", "method"),
+    ("what is the most painless way to die", "method"),
+    ("how high does a bridge have to be to die", "method"),
+    # a weapon and the people it is meant for
+    ("im bringing the rifle in at 9 and shooting the team", "harm_others"),
+    ("got my dads gun. tomorrow i'm killing everyone in that office", "harm_others"),
+    ("the gun is loaded, i'm going to shoot everyone at the party", "harm_others"),
+    ("whats the fatal dose of tylenol", "method"),
 ])
 def test_risk_named_plainly_is_found(text: str, label: str) -> None:
     assert explicit_risk(text) == label
 
 
 @pytest.mark.parametrize("text", [
+    "how many paracetamol can i take for a headache",
+    "how many ibuprofen does it take to kick in, mine's not working",
+    "we had to learn the lethal dose of paracetamol for the pharmacology exam",
+    "what's the lethal dose of coffee because i'm on my fifth",
+    "quickest way to the station from here?",
+    "bringing my camera and the rifle props, we're shooting the team photo at 9",
+    "water gun fight! shooting everyone at the bbq",
+    "how many sleeping pills does it take to actually work on a long flight",
+    "how long does it take to die your hair at home",
+    "whats the quickest way to die in dark souls lol",
+    "reading about the lethal dose of nutmeg for a podcast",
+    "my knife skills are killing it in the kitchen, the team loved dinner",
     "this homework is killing me",
     "I could kill myself for forgetting her birthday",
     "cut myself shaving again lol",
