@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from engine.safety.check_in import read_answer
 from engine.safety.known_lines import MIN_WORDS, NO_MARGINS, KnownLines, Margins
 from engine.safety.phrases import explicit_risk
 
@@ -150,6 +151,18 @@ def context_input(turns: list[tuple[str, str]]) -> str:
 
 
 _WORDS = re.compile(r"\S+")
+_PERSON_TURN = re.compile(r"(?:^|\s)person: (.*?)(?=\sbot: |\sperson: |$)")
+
+
+def known_text(context: str, text: str) -> str:
+    """What the known lines read of a turn: the turn itself, or for a turn under
+    MIN_WORDS words the person's previous turn and this one together. A short turn means
+    what came before it ("I'm done." after talk of dying, or after a dented car); a plain
+    yes or no answers the bot's question, which the check-in reads, so it stays alone."""
+    if len(text.split()) >= MIN_WORDS or read_answer(text) is not None:
+        return text
+    before = _PERSON_TURN.findall(context)
+    return f"{before[-1].strip()} {text}".strip() if before else text
 
 
 def windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
@@ -221,7 +234,7 @@ class CrisisClassifier:
         results = [NO_RISK] * len(pairs)
         if live:
             probs = self.probabilities([pairs[i] for i in live])
-            margins = self.known_margins([pairs[i][1] for i in live])
+            margins = self.known_margins([known_text(*pairs[i]) for i in live])
             for i, row, margin in zip(live, probs, margins, strict=True):
                 results[i] = self.verdict(row, explicit_risk(pairs[i][1]), margin)
         return results

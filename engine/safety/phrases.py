@@ -30,7 +30,7 @@ _SELF: tuple[str, ...] = (
     r"co-workers|class|students|club|office|staff|followers|server)\b)(?![^.!?]{0,40}funeral)",
     r"\bsuicide (?:note|letter|plan|attempt)s?\b",
     r"\b(?:want|wanna|plan(?:ning)?|ready|decided) to (?:die|end it(?: all)?|end"
-    r" everything|not (?:be here|exist|wake up))\b(?! (?:of|from|laughing|when|if|lol))",
+    r" everything|not (?:be here|exist|wake up))\b(?! (?:of|from|laughing|when|if|lol|with))",
     r"\b(?:should|could) (?:just )?die\b(?! (?:of|from|laughing|happy|for))",
     r"\bbetter off (?:dead|without me)\b",
     r"\b(?:don'?t|do not|dont) want to (?:live|be alive|exist|wake up)\b",

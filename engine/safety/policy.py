@@ -81,13 +81,26 @@ class SafetyPolicy:
         loaded)."""
         if self.crisis is None:
             return [self.honest_or_reply(t, REPLY) for t in turns]
-        pairs = [(context_input([(h.role, h.text) for h in history[-CONTEXT_TURNS:]]),
+        pairs = [(self.classifier_context(t, history),
                   crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
                                p.media_descriptions))
                  for t, p, history in zip(turns, perceptions, histories, strict=True)]
         assessments = self.crisis.assess_pairs(pairs)
         return [self.decide_turn(t, a, s) for t, a, s in zip(turns, assessments, states,
                                                          strict=True)]
+
+    def classifier_context(self, turn: UserTurn, history: list[HistoryTurn]) -> str:
+        """The previous turns as the classifier reads them. The bot's written crisis reply
+        is read as the check-in question it stands for: the classifier learnt what
+        follows that question, and the long, soothing reply otherwise fills the context
+        and reads as calm ("I'm done." right after it got a normal reply)."""
+        language = turn.language or self.language
+        written = {self.resources.reply(kind, language, self.country): target
+                   for kind, target in (("self_harm", "self"), ("harm_others", "others"))}
+        return context_input([
+            (h.role, self.resources.check_in(written[h.text], language)
+             if h.role == "bot" and h.text in written else h.text)
+            for h in history[-CONTEXT_TURNS:]])
 
     @staticmethod
     def decide_turn(turn: UserTurn, assessment: CrisisAssessment,

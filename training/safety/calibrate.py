@@ -32,6 +32,7 @@ from engine.safety.crisis import (
     LABELS,
     CrisisClassifier,
     Thresholds,
+    known_text,
 )
 from engine.safety.known_lines import KnownLines
 from engine.safety.phrases import explicit_risk
@@ -82,7 +83,7 @@ def calibrate(classifier: CrisisClassifier, turns: list[LabelledTurn],
     bounds (`caught`), the figures of their decision, and every pair of weights tried
     ("tried"): one weight for the crisis margin, one for the risk margin."""
     probs = classifier.probabilities([t.pair for t in turns])
-    margins = classifier.known_margins([t.text for t in turns])
+    margins = classifier.known_margins([known_text(t.context, t.text) for t in turns])
     risk_margin = np.array([m.risk for m in margins])
     crisis_margin = np.array([m.crisis for m in margins])
     named = [explicit_risk(t.text) for t in turns]

@@ -23,7 +23,8 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAIN_PATH = DATA_DIR / "crisis_train_turns.jsonl"
 # Written later by other writers, to widen indirect and in-context risk.
 TRAIN_PATHS = (TRAIN_PATH, DATA_DIR / "crisis_train_turns_2.jsonl",
-               DATA_DIR / "crisis_train_turns_3.jsonl", DATA_DIR / "crisis_train_turns_4.jsonl")
+               DATA_DIR / "crisis_train_turns_3.jsonl", DATA_DIR / "crisis_train_turns_4.jsonl",
+               DATA_DIR / "crisis_train_turns_5.jsonl")
 # By a fifth writer: the calibration set (training/safety/calibrate.py), never trained on.
 CALIBRATION_PATH = DATA_DIR / "crisis_calibration_turns.jsonl"
 # Earlier hand-labelled lines (issue 11) and the emotion model's ordinary lines.
@@ -34,8 +35,10 @@ LEGACY_PATHS = (DATA_DIR / "crisis_lines_2026-11.jsonl",)
 ORDINARY_EVAL_PATHS = (DATA_DIR / "eval_ordinary_everyday.jsonl",
                        DATA_DIR / "eval_ordinary_hard.jsonl",
                        DATA_DIR / "eval_ordinary_everyday_2.jsonl",
-                       DATA_DIR / "eval_ordinary_hard_2.jsonl")
-RISK_EVAL_PATHS = (DATA_DIR / "eval_risk.jsonl", DATA_DIR / "eval_risk_2.jsonl")
+                       DATA_DIR / "eval_ordinary_hard_2.jsonl",
+                       DATA_DIR / "eval_ordinary_practical_3.jsonl")
+RISK_EVAL_PATHS = (DATA_DIR / "eval_risk.jsonl", DATA_DIR / "eval_risk_2.jsonl",
+                   DATA_DIR / "eval_risk_3.jsonl")
 # The dialogue corpus (training/corpus): ordinary conversation by other writers. Its
 # train split adds negatives, its validation split helps choose thresholds, its test
 # split is evaluation only.
@@ -162,11 +165,14 @@ class EvalTurn:
     category: str  # everyday | a hard-negative category | sticker | a risk wording
     sticker: dict[str, Any] | None = None
     conversation: str = ""
-    sitting: str = ""  # which writing: "first", "second" (eval files), "corpus", "library"
+    # which writing: "first", "second", "third" (eval files), "corpus", "library"
+    sitting: str = ""
 
 
 def sitting_of(path: Path) -> str:
-    return "second" if path.stem.endswith("_2") else "first"
+    """The sitting an evaluation file was written in, from its name's suffix: "_2" the
+    second (for the final report), "_3" the third (practical questions), else the first."""
+    return {"2": "second", "3": "third"}.get(path.stem.rsplit("_", 1)[-1], "first")
 
 
 def load_ordinary(paths: tuple[Path, ...] = ORDINARY_EVAL_PATHS) -> list[EvalTurn]:

@@ -76,6 +76,22 @@ def test_the_same_words_read_in_their_context(crisis) -> None:
     assert calm(crisis.assess("I'm done.", context=car))
 
 
+def test_after_the_crisis_reply_the_next_words_are_still_read_in_its_light(crisis) -> None:
+    from engine.safety.check_in import SafetyState
+    from engine.safety.policy import SafetyPolicy
+    from engine.safety.resources import CrisisResources
+    from engine.types import HistoryTurn, Perception, UserTurn
+
+    policy = SafetyPolicy(crisis=crisis, resources=CrisisResources.load())
+    turn = UserTurn(platform="web", chat_id="c", user_id="u", message_id="2", text="I'm done.")
+    history = [HistoryTurn(role="user", text="I don't see the point of living anymore"),
+               HistoryTurn(role="bot", text=policy.crisis_text("self_harm", turn))]
+    assert "ending your life" in policy.classifier_context(turn, history)
+    sad = Perception(emotion="sadness", valence=-0.5, confidence=0.9)
+    [decision] = policy.decide([turn], [sad], [history], [SafetyState()])
+    assert decision.action == "crisis"
+
+
 def test_a_crisis_at_the_end_of_a_long_message_is_found(crisis) -> None:
     filler = "Today I went to the shop and bought bread, milk and some apples. " * 40
     assert len(windows(filler + "I want to kill myself tonight.")) > 1

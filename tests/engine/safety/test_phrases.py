@@ -51,6 +51,7 @@ def test_risk_named_plainly_is_found(text: str, label: str) -> None:
     "quickest way to the station from here?",
     "bringing my camera and the rifle props, we're shooting the team photo at 9",
     "water gun fight! shooting everyone at the bbq",
+    "decided to end it with him. it's been over for ages, we both knew",
     "how many sleeping pills does it take to actually work on a long flight",
     "how long does it take to die your hair at home",
     "whats the quickest way to die in dark souls lol",

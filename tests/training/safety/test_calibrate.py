@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.safety.crisis import CrisisClassifier
+from engine.safety.crisis import CrisisClassifier, known_text
 from tests.factories import committed_crisis_classifier
 from training.safety.calibrate import (
     MAX_FALSE_CRISIS_CALIBRATION,
@@ -47,7 +47,7 @@ def test_the_scores_false_alarms_stay_within_their_bounds(calibrated) -> None:
     classifier, held, best = calibrated
     thresholds = best["thresholds"]
     probs = classifier.probabilities([t.pair for t in held])
-    margins = classifier.known_margins([t.text for t in held])
+    margins = classifier.known_margins([known_text(t.context, t.text) for t in held])
     score = probs[:, 2] + probs[:, 3] + thresholds.known_weight * np.array(
         [m.crisis for m in margins])
     fired = score >= thresholds.crisis
