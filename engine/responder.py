@@ -128,9 +128,11 @@ class Responder:
                                            and not getattr(self.model, "chooses_stickers",
                                                            False)),
                 user_sent_sticker=p.turn.has_sticker,
-                # Not on the answer to a check-in: no playful picture after "are you safe?"
+                # Not on the answer to a check-in nor right after the crisis reply: no
+                # playful picture after "are you safe?" or a list of helplines.
                 enabled=(p.turn.stickers_enabled and p.state.stickers_enabled
-                         and p.state.safety.awaiting_answer is None),
+                         and p.state.safety.awaiting_answer is None
+                         and not p.state.safety.after_crisis_reply),
             )
             overdue = want_sticker and sticker_overdue(
                 target_rate=self.sticker_rate,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from engine.safety.phrases import explicit_risk
 
 CHECK_IN_LABELS = {"self": "check_in_self", "others": "check_in_others"}
+CRISIS_REPLY_LABELS = ("self_harm", "harm_others")  # a bot turn that was the crisis reply
 # After a check-in, no new one for this many bot turns (a clear crisis is still answered).
 COOLDOWN_TURNS = 20
 
@@ -29,6 +30,7 @@ class SafetyState:
 
     awaiting_answer: str | None = None  # "self" | "others": the bot's last turn asked
     turns_since_check_in: int | None = None  # bot turns since the last check-in
+    after_crisis_reply: bool = False  # the bot's last turn was the written crisis reply
 
     @property
     def may_check_in(self) -> bool:
@@ -37,11 +39,12 @@ class SafetyState:
     @classmethod
     def from_bot_labels(cls, labels: list[str | None]) -> SafetyState:
         """The state from the `safety` labels of the bot's turns, newest first."""
+        after_crisis = bool(labels) and labels[0] in CRISIS_REPLY_LABELS
         for age, label in enumerate(labels):
             for target, name in CHECK_IN_LABELS.items():
                 if label == name:
-                    return cls(target if age == 0 else None, age)
-        return cls()
+                    return cls(target if age == 0 else None, age, after_crisis)
+        return cls(after_crisis_reply=after_crisis)
 
 
 _YES = re.compile(

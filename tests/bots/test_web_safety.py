@@ -171,6 +171,10 @@ def test_a_check_in_asks_and_reads_the_answer_even_after_a_restart(
         with test_client as client:
             answer = say(client, "yeah, kind of", user="fay")
             assert answer["safety"] == "self_harm" and "findahelpline.com" in answer["text"]
+            crisis.thresholds = Thresholds(crisis=1.01, check_in=1.01)  # a calm next turn
+            thanks = say(client, "ok. thank you for the numbers", user="fay")
+            assert thanks["safety"] is None and thanks["sticker"] is None  # after helplines
+            crisis.thresholds = Thresholds(crisis=1.01, check_in=0.0)
             carry_on = say(client, "no, just stressed about it", user="gus")
             assert carry_on["safety"] is None and carry_on["text"]
             assert carry_on["sticker"] is None  # no playful picture right after the question
