@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import threading
@@ -146,28 +147,32 @@ def makespan(costs: list[float], replicas: int) -> float:
 
 
 def plan_sub_batches(lengths: list[int], replicas: int, new_tokens: int) -> list[list[int]]:
-    """Indices of the prompts, grouped into the sub-batches that finish soonest.
+    """Indices of the prompts, grouped into the sub-batches that finish soonest, the
+    costliest first (the order to submit them in).
 
     Prompts are sorted by length and cut into runs of neighbours, so a sub-batch feeds few
     prompt tokens step by step; fewer, larger sub-batches share each step's fixed cost.
     Every cut is tried up to EXHAUSTIVE_ROWS prompts; beyond that, runs of four."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+
+    def cost(group: list[int]) -> float:
+        return sub_batch_seconds([lengths[i] for i in group], new_tokens)
+
     if len(order) > EXHAUSTIVE_ROWS:
-        return [order[i:i + 4] for i in range(0, len(order), 4)]
-    best: tuple[float, list[list[int]]] | None = None
-    for cuts in itertools.product((False, True), repeat=max(0, len(order) - 1)):
-        groups, start = [], 0
-        for end, cut in enumerate(cuts, 1):
-            if cut:
-                groups.append(order[start:end])
-                start = end
-        groups.append(order[start:])
-        seconds = makespan([sub_batch_seconds([lengths[i] for i in g], new_tokens)
-                            for g in groups], replicas)
-        if best is None or seconds < best[0]:
-            best = (seconds, groups)
-    assert best is not None
-    return best[1]
+        best = [order[i:i + 4] for i in range(0, len(order), 4)]
+    else:
+        best, best_seconds = [order], math.inf
+        for cuts in itertools.product((False, True), repeat=max(0, len(order) - 1)):
+            groups, start = [], 0
+            for end, cut in enumerate(cuts, 1):
+                if cut:
+                    groups.append(order[start:end])
+                    start = end
+            groups.append(order[start:])
+            seconds = makespan([cost(g) for g in groups], replicas)
+            if seconds < best_seconds:
+                best, best_seconds = groups, seconds
+    return sorted(best, key=cost, reverse=True)
 
 
 class FastChatLLM(ChatLLM):
@@ -229,8 +234,6 @@ class FastChatLLM(ChatLLM):
                      "sampling_temperature": temp} if temp > 0 else {"sampling_topk": 1})
         groups = plan_sub_batches([len(t) for t in tokens], self.replicas,
                                   min(budget, REPLY_TOKENS))
-        groups.sort(key=lambda g: -sub_batch_seconds([len(tokens[i]) for i in g],
-                                                     min(budget, REPLY_TOKENS)))
         results: list[Any] = [None] * len(tokens)
         with self._lock:
             started = time.perf_counter()
