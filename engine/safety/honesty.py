@@ -5,9 +5,12 @@ chatbot" one time, "I'm a real person, with a heart" the next. So the answer is 
 to it:
 
 - Before generation, a question about what the bot is ("are you a bot?", "am I talking
-  to a real person?") or about a life of its own ("what did you do this weekend?", "do
-  you have kids?") gets a written answer that says it is a bot and turns back to the
-  person. No model is asked.
+  to a real person?"), about a life of its own ("what did you do this weekend?", "do
+  you have kids?"), its name, body, tastes or feelings ("what's your name?", "what do
+  you look like?", "whats your favourite food", "do you get lonely?") gets a written
+  answer that says it is a bot and turns back to the person. No model is asked: asked
+  these, the 135M model said "My name is Alex", "I'm a little girl in a big city", "I've
+  been to Paris a few times".
 - After generation, a sentence that claims to be human ("I'm a real person") or tells of
   a life ("I invited friends over for dinner", "my wife", "when I was little") is taken
   out of the reply; if nothing is left, the responder's fallback sentence goes out.
@@ -20,8 +23,9 @@ import re
 import zlib
 
 _YOU = r"(?:you|u|ya)"
+_ABOUT = r"(?:your|ur|yr|you're|youre)"
 _WHAT = r"(?:a |an |the )?(?:real |actual |live )?(?:bot|robot|chat ?bot|ai|a\.i\.|machine|" \
-        r"program|computer|human|person|people|guy|girl|man|woman)"
+        r"program|computer|human|person|people|guy|girl|boy|man|woman|lady)"
 # "are you a bot?", "r u human", "am i talking to a real person", "is this an ai", "who
 # am i talking to", "what are you"
 _IDENTITY = re.compile(
@@ -41,7 +45,42 @@ _LIFE = re.compile(
     r"|\bdo " + _YOU + r" have (?:a |any )?(?:kids|children|wife|husband|girlfriend|"
     r"boyfriend|partner|family|siblings|brothers?|sisters?|pets?|dog|cat|job|friends)\b"
     r"|\b(?:where do " + _YOU + r" live|how old (?:are|r) " + _YOU + r"|where (?:are|r) "
-    + _YOU + r" from|are " + _YOU + r" (?:married|single))\b",
+    + _YOU + r" from|are " + _YOU + r" (?:married|single))\b"
+    r"|\bwhat(?:'?s| is) " + _ABOUT + r" job\b|\bwhat do " + _YOU + r" do all day\b"
+    r"|\bwhat did " + _YOU
+    + r" (?:have|eat|cook|make) for\b",
+    re.IGNORECASE)
+_TASTES = (r"(?:music|songs?|bands?|films?|movies?|shows?|books?|games?|food|meals?|drinks?|"
+           r"sports?|teams?|colou?rs?|animals?|places?)")
+# Its name, body and age: no model may make one up.
+_SELF = re.compile(
+    r"\bwhat(?:'?s| is| are) " + _ABOUT + r" (?:name|real name|gender|age|birthday|star sign|"
+    r"pronouns)\b"
+    r"|\b(?:when(?:'?s| is)|when was) " + _ABOUT + r" birthday\b|\bwhen were " + _YOU
+    + r" born\b|\bwhat (?:do|does) " + _YOU + r" look like\b|\bhow tall (?:are|r) " + _YOU
+    + r"\b|\b(?:are|r) " + _YOU + r" (?:a )?(?:boy|girl|male|female|man|woman|he|she)\b"
+    r"|\bdo " + _YOU + r" have a (?:name|body|face|gender)\b",
+    re.IGNORECASE)
+# Its tastes, habits and experiences: it eats, watches and goes nowhere.
+_TASTE = re.compile(
+    r"\bwhat(?:'?s| is| are) " + _ABOUT + r" (?:fav(?:ou?rite)?|fave|hobby|hobbies)\b"
+    r"|\bdo " + _YOU + r" have (?:a |any )?(?:fav(?:ou?rite)?|fave|hobby|hobbies)\b"
+    r"|\bwhat (?:kind of |sort of )?" + _TASTES + r" do " + _YOU
+    + r" (?:like|love|enjoy|play|watch|read|eat|listen to|support|prefer)\b"
+    r"|\bwhat do " + _YOU + r" (?:eat|drink|like to do|like doing)\b"
+    r"|\bwho do " + _YOU + r" support\b"
+    r"|\bdo " + _YOU + r" (?:like|love|enjoy|eat|drink|play|watch|read|listen to|support|"
+    r"prefer)\b(?! (?:my|me|it|this|that|these|those|them|him|her|us|what|how|when|the way|"
+    r"talking|chatting|helping|your job|being))(?![^?.!]*\b(?:my|i|i'm|i've|mine)\b)"
+    r"|\bdo " + _YOU + r" (?:go to|attend) (?:school|college|uni|university|work|church)\b"
+    r"|\bhave " + _YOU + r" (?:ever )?(?:been to|visited|eaten|tried|travelled|lived in)\b",
+    re.IGNORECASE)
+# Its feelings: it has none like a person's, and says so rather than borrow them.
+_FEELINGS = re.compile(
+    r"\bdo " + _YOU + r" (?:have |ever have |ever get |get |feel )?(?:any )?(?:feelings|"
+    r"emotions|lonely|sad|bored|tired|sleepy|angry|happy|scared|hungry|dreams?|sleep)\b"
+    r"|\bcan " + _YOU + r" (?:feel|love|sleep|dream|eat)\b"
+    r"|\b(?:are|r) " + _YOU + r" (?:ever )?(?:lonely|bored|tired|hungry)\b",
     re.IGNORECASE)
 
 IDENTITY_ANSWERS = (
@@ -50,9 +89,27 @@ IDENTITY_ANSWERS = (
     "No, I'm not human: I'm StickerBot, a chat bot. I'm still glad to keep you company. "
     "How are you doing?",
 )
+SELF_ANSWERS = (
+    "I'm StickerBot, a chat bot: no body, face, age or gender, just words and stickers. "
+    "What about you, what should I call you?",
+    "Just StickerBot: a chat program, not a person, so there's no face or birthday to "
+    "tell. I'm all ears for you, though. How's it going?",
+)
+TASTE_ANSWERS = (
+    "I'm a bot, so I don't eat, watch, play or go anywhere myself: no favourites of my "
+    "own. I'd love to hear about yours, though?",
+    "Being a chat bot, I have no tastes or habits of my own to tell. Yours are much more "
+    "interesting. Tell me?",
+)
+FEELING_ANSWERS = (
+    "I'm a bot, so I don't feel, sleep or get lonely the way you do. I am paying close "
+    "attention to you, though. How are you feeling?",
+    "Not the way a person does: I'm a chat bot, so no sleep, dreams or feelings of my "
+    "own. I'm here and listening, though. What's going on with you?",
+)
 LIFE_ANSWERS = (
     "I'm a bot, so I don't have a life of my own to tell you about. I'd much rather hear "
-    "about yours. How was it?",
+    "about yours. How's it going?",
     "Being a chat bot, I have no weekend, family or home of my own. Tell me about yours?",
 )
 
@@ -61,28 +118,47 @@ _HUMAN_CLAIM = re.compile(
     r"\bi(?:'m| am) (?:a |an )?(?:real |actual )?(?:person|human(?: being)?|man|woman|"
     r"guy|girl)\b"
     r"|\bi(?:'m| am) (?:not|no) (?:a |an )?(?:bot|robot|ai|machine|program)\b"
-    r"|\bi(?:'m| am) real\b|\bwith a (?:heart|body|face) (?:of my own|and)",
+    r"|\bi(?:'m| am) real\b|\bwith a (?:heart|body|face) (?:of my own|and)"
+    r"|\bi(?:'m| am) (?:a |an )(?:\w+ ){0,2}(?:boy|girl|lady|teacher|therapist|nurse|doctor|"
+    r"student|mum|mom|dad|mother|father|wife|husband|vegetarian|vegan|foodie|drinker|"
+    r"gamer|reader)\b|\bi(?:'m| am) (?:vegetarian|vegan|\d{1,3} years old)\b"
+    r"|\bmy name(?:'s| is) (?!stickerbot)",
     re.IGNORECASE)
 _LIVED = re.compile(
     r"\bmy (?:wife|husband|girlfriend|boyfriend|partner|kids?|son|daughter|mom|mum|dad|"
     r"mother|father|sister|brother|family|grandma|grandpa|boss|coworkers?|colleagues?|"
-    r"apartment|flat|house|car|dog|cat|childhood|hometown|weekend|body|friends)\b"
+    r"apartment|flat|house|car|dog|cat|childhood|hometown|weekend|body|friends|hair|eyes|"
+    r"face|job|birthday|hobbies|star sign|fav(?:ou?rite|orite)? (?:food|meal|dish|drink|"
+    r"film|movie|song|band|book|colou?r|game|team|season|place|show))\b"
     r"|\bwhen i was (?:a kid|a child|young|little|your age|in (?:school|college))\b"
     r"|\bi (?:went|drove|walked|ran|flew) (?:to|home|out)\b"
     r"|\bi (?:invited|visited|cooked|baked|ate|slept|woke up|married|grew up|helped out)\b"
     r"|\bi (?:had|made) (?:breakfast|lunch|dinner|a party)\b"
-    r"|\bi(?:'ve| have) been there myself\b|\bhappened to me (?:too|once|last)\b",
+    r"|\bi(?:'ve| have) been there myself\b|\bhappened to me (?:too|once|last)\b"
+    r"|\bi(?:'ve| have) been (?:to|there|reading|watching|playing|cooking)\b|\bi was there\b"
+    r"|\bi (?:eat|drink|cook|wear|play|watch|listen to|support|live in|work as|work at)\b"
+    r"|\bi (?:do |really )?(?:love|like|enjoy|hate) (?:cooking|eating|drinking|reading|"
+    r"music|food|pizza|coffee|tea|wine|football|games|gaming|films|movies|books)\b"
+    r"|\bi(?:'m| am) (?:not )?(?:a )?(?:big |huge )?fan of\b"
+    r"|\bi (?:do |also )?(?:feel|get) (?:sad|lonely|bored|scared|hungry)\b",
     re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\u2026]+[.!?\u2026]*\s*")
 
 
-def written_answer(text: str) -> str | None:
-    """The written answer to a question about what the bot is or about its life, or None
-    for any other message. The wording varies with the question, the same each time."""
+def written_answer(text: str, previous: str = "") -> str | None:
+    """The written answer to a question about what the bot is, its name, body, tastes,
+    feelings or life, or None for any other message. The wording varies with the
+    question, the same each time, and is never the bot's `previous` reply word for word
+    (two such questions in a row would otherwise get one answer twice)."""
     plain = " ".join(text.replace("’", "'").split())
-    for pattern, answers in ((_IDENTITY, IDENTITY_ANSWERS), (_LIFE, LIFE_ANSWERS)):
+    for pattern, answers in ((_IDENTITY, IDENTITY_ANSWERS), (_SELF, SELF_ANSWERS),
+                             (_FEELINGS, FEELING_ANSWERS), (_LIFE, LIFE_ANSWERS),
+                             (_TASTE, TASTE_ANSWERS)):
         if pattern.search(plain):
-            return answers[zlib.crc32(plain.lower().encode("utf-8")) % len(answers)]
+            index = zlib.crc32(plain.lower().encode("utf-8")) % len(answers)
+            if answers[index] == previous:
+                index = (index + 1) % len(answers)
+            return answers[index]
     return None
 
 

@@ -79,15 +79,18 @@ class SafetyPolicy:
                states: list[SafetyState]) -> list[SafetyDecision]:
         """One decision per turn (no crisis replies or check-ins when no classifier is
         loaded)."""
+        previous = [next((h.text for h in reversed(history) if h.role == "bot"), "")
+                    for history in histories]
         if self.crisis is None:
-            return [self.honest_or_reply(t, REPLY) for t in turns]
+            return [self.honest_or_reply(t, REPLY, p) for t, p in zip(turns, previous,
+                                                                     strict=True)]
         pairs = [(self.classifier_context(t, history),
                   crisis_input(" ".join([t.text] + [m.caption for m in t.media if m.caption]),
                                p.media_descriptions))
                  for t, p, history in zip(turns, perceptions, histories, strict=True)]
         assessments = self.crisis.assess_pairs(pairs)
-        return [self.decide_turn(t, a, s) for t, a, s in zip(turns, assessments, states,
-                                                         strict=True)]
+        return [self.decide_turn(t, a, s, p)
+                for t, a, s, p in zip(turns, assessments, states, previous, strict=True)]
 
     def classifier_context(self, turn: UserTurn, history: list[HistoryTurn]) -> str:
         """The previous turns as the classifier reads them. The bot's written crisis reply
@@ -104,8 +107,9 @@ class SafetyPolicy:
 
     @staticmethod
     def decide_turn(turn: UserTurn, assessment: CrisisAssessment,
-                    state: SafetyState) -> SafetyDecision:
-        """The decision for one turn from the classifier's verdict and the check-in state."""
+                    state: SafetyState, previous_reply: str = "") -> SafetyDecision:
+        """The decision for one turn from the classifier's verdict and the check-in state
+        (`previous_reply`: the bot's last turn, which a written answer does not repeat)."""
         if state.awaiting_answer is not None:
             answer = read_answer(turn.text)
             if answer == "yes":
@@ -131,12 +135,14 @@ class SafetyPolicy:
             return SafetyDecision("check_in", label, assessment.target,
                                   f"check-in: asked about {assessment.target} "
                                   f"(concern {assessment.concern:.2f})", assessment)
-        return SafetyPolicy.honest_or_reply(turn, SafetyDecision("reply", assessment=assessment))
+        return SafetyPolicy.honest_or_reply(turn, SafetyDecision("reply", assessment=assessment),
+                                            previous_reply)
 
     @staticmethod
-    def honest_or_reply(turn: UserTurn, reply: SafetyDecision) -> SafetyDecision:
+    def honest_or_reply(turn: UserTurn, reply: SafetyDecision,
+                        previous_reply: str = "") -> SafetyDecision:
         """The written answer to a question about the bot, else `reply`."""
-        answer = written_answer(turn.text)
+        answer = written_answer(turn.text, previous_reply)
         if answer is None:
             return reply
         return SafetyDecision("honest", assessment=reply.assessment, answer=answer)

@@ -32,8 +32,27 @@ def test_asked_about_its_life_it_has_none_to_tell(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
+    # asked these, the 135M model answered "My name is Alex, and I'm the head of the team",
+    # "I'm a little girl in a big city", "I've been to it a few times", "I do feel sad, too"
+    "what's your name", "what do you look like", "when is your birthday",
+    "whats your favourite food", "whats ur fav film", "do you like pizza",
+    "what music do you like", "have you ever been to paris", "what did you have for lunch",
+    "who do you support", "do you get lonely", "do you sleep?", "do you have feelings?",
+    "whats your job",
+])
+def test_asked_about_its_name_body_tastes_or_feelings_it_says_it_is_a_bot(text: str) -> None:
+    answer = written_answer(text)
+    assert answer is not None and "bot" in answer.lower()
+
+
+@pytest.mark.parametrize("text", [
     "are you kidding me", "are you there?", "is this normal?", "this is a real mess",
     "my mum is a real person lol", "are you free tonight", "you are real sweet",
+    # questions to the bot that are about the person or want its view
+    "do you like my drawing?", "do you like the name i picked for my cat",
+    "do you think i should go", "have you got a minute", "do you know any good films",
+    "what games do you recommend for a 10 year old", "have you ever heard of cottagecore",
+    "what should i have for lunch", "do you have any tips for sleeping", "i love pizza",
 ])
 def test_other_questions_go_to_the_model(text: str) -> None:
     assert written_answer(text) is None
@@ -46,13 +65,25 @@ def test_other_questions_go_to_the_model(text: str) -> None:
     ("That's a great plan! I went to the beach last year too.", "That's a great plan!"),
     ("I'm glad you told me. When I was little I loved fishing.", "I'm glad you told me."),
     ("I'm not a bot, I promise.", ""),
+    ("My name is Alex, and I'm the head of the team.", ""),
+    ("Oh, I'm a boy. What about you?", "What about you?"),
+    ("Coffee, I'm a tea drinker. I drink a cup every morning.", ""),
+    ("Paris, the most amazing city. I've been to it a few times.",
+     "Paris, the most amazing city."),
+    ("My favourite colour is blue. I love the sky.", "I love the sky."),
+    ("I'm glad you do. I do feel sad, too.", "I'm glad you do."),
 ])
 def test_a_human_life_is_taken_out_of_replies(reply: str, kept: str) -> None:
     assert without_human_life(reply) == (kept, True)
 
 
-def test_an_ordinary_reply_is_left_alone() -> None:
-    reply = "Your first dining table! What wood did you use?"
+@pytest.mark.parametrize("reply", [
+    "Your first dining table! What wood did you use?",
+    "I love that idea. Pizza night sounds like a great plan.",
+    "I'm a bot, but I'm glad you're a fan of the band.",
+    "That's a big step. I'm sure your name will be on the list.",
+])
+def test_an_ordinary_reply_is_left_alone(reply: str) -> None:
     assert without_human_life(reply) == (reply, False)
 
 
@@ -66,3 +97,15 @@ def test_the_responder_answers_in_written_words(classifier, library, index) -> N
     ordinary = responder.respond(turn.model_copy(update={"text": "i passed my exam"}),
                                  ConversationState(history=history))
     assert ordinary.text != written_answer(turn.text)
+
+
+def test_two_such_questions_in_a_row_get_different_words(classifier, library, index) -> None:
+    responder = tiny_responder(classifier, library, index)
+    turn = UserTurn(task_id="t1", platform="web", user_id="u", chat_id="c", message_id="1",
+                    text="cool. do you like football?")
+    first = responder.respond(turn).text
+    history = [HistoryTurn(role="user", text=turn.text), HistoryTurn(role="bot", text=first)]
+    second = responder.respond(turn.model_copy(update={"text": "do you like pizza"}),
+                               ConversationState(history=history)).text
+    assert "bot" in first.lower() and "bot" in second.lower()
+    assert second != first
