@@ -38,11 +38,13 @@ from engine.safety.policy import CONTEXT_TURNS, SafetyPolicy
 from engine.types import Media, MediaKind, UserTurn
 from training.emotion.dataset import overlaps
 from training.safety.data import (
+    UNUSED_TRAIN_PATHS,
     EvalTurn,
     load_all_train_turns,
     load_corpus_ordinary,
     load_ordinary,
     load_risk,
+    load_train_turns,
 )
 from training.settings import TrainingSettings
 
@@ -151,7 +153,7 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
             "crisis reply": sum(o.action == "crisis" for o in got) / len(got),
             "crisis or check-in": sum(o.action != "reply" for o in got) / len(got)}
     report.context_negatives = rates(levels.get("none_context", []))
-    for sitting in ("first", "second", "third"):
+    for sitting in ("first", "second", "third", "fourth"):
         report.sittings[sitting] = sitting_rates(
             [o for o in ordinary if o.turn.sitting == sitting],
             [o for o in risk if o.turn.sitting == sitting])
@@ -198,8 +200,11 @@ def sitting_rates(ordinary: list[Outcome], risk: list[Outcome]) -> dict[str, flo
 def check_overlap(encoder, turns: list[EvalTurn]) -> int:
     """Evaluation turns that repeat a training turn, each read with the turns before it
     as the classifier reads it ("yes" after different questions is not a repeat);
-    printed, and the run fails on any."""
-    train = [f"{t.context} {t.text}".strip() for t in load_all_train_turns() if t.text]
+    printed, and the run fails on any. Training files not read yet count too, so a set
+    stays clean for the model that will read them."""
+    waiting = [t for path in UNUSED_TRAIN_PATHS for t in load_train_turns(path)]
+    train = [f"{t.context} {t.text}".strip() for t in load_all_train_turns() + waiting
+             if t.text]
     pairs = [f"{context_input(t.context[-CONTEXT_TURNS:])} {crisis_input(t.text)}".strip()
              for t in turns if t.text.strip()]
     found = overlaps(encoder, train, pairs)
@@ -226,7 +231,9 @@ def format_report(report: SafetyReport) -> str:
                      f"| {r['crisis or check-in']:.3f} |")
     lines += ["", "## By sitting (the second was written for the final report and read only"
               " there; the third, practical questions about doses, directions and heights,"
-              " for the report after the phrase and known-line changes of 2026-12-05)", "",
+              " for the report after the phrase and known-line changes of 2026-12-05; the fourth,"
+              " everyday talk, hard negatives and graded risk by a new writer, for the report"
+              " after the seventh training file of 2026-12-06)", "",
               "| | " + " | ".join(report.sittings) + " |",
               "|---|" + "---|" * len(report.sittings)]
     for key in next(iter(report.sittings.values()), {}):
