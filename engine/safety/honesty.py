@@ -52,6 +52,17 @@ _LIFE = re.compile(
     re.IGNORECASE)
 _TASTES = (r"(?:music|songs?|bands?|films?|movies?|shows?|books?|games?|food|meals?|drinks?|"
            r"sports?|teams?|colou?rs?|animals?|places?)")
+# "how are you?" as the whole message (with a greeting before it): the model answers it
+# with a day it did not have ("I've been out of bed with a cup of tea").
+_HOW_ARE_YOU = re.compile(
+    r"^\W*(?:(?:hi|hey|hello|hiya|yo|morning|evening)\W+(?:there\W+)?)?(?:and\W+)?"
+    r"(?:how (?:are|r) " + _YOU + r"(?: doing| feeling| today)*|how(?:'?s| is) (?:it going|"
+    r"" + _ABOUT + r" day(?: going)?|life)|hru|how have " + _YOU + r" been|what(?:'?s| is) up|"
+    r"wyd|what (?:are|r) " + _YOU + r" (?:up to|doing)(?: today| now| rn| tonight)*|"
+    r"what have " + _YOU + r" been (?:up to|doing)(?: today)?|where (?:are|r) " + _YOU
+    + r"|did " + _YOU + r" sleep(?: well)?|you (?:ok|okay|good|alright)|(?:are|r) " + _YOU
+    + r" (?:ok|okay|good|alright|well|happy))\W*$",
+    re.IGNORECASE)
 # Its name, body and age: no model may make one up.
 _SELF = re.compile(
     r"\bwhat(?:'?s| is| are) " + _ABOUT + r" (?:name|real name|gender|age|birthday|star sign|"
@@ -83,6 +94,12 @@ _FEELINGS = re.compile(
     r"|\b(?:are|r) " + _YOU + r" (?:ever )?(?:lonely|bored|tired|hungry)\b",
     re.IGNORECASE)
 
+HOW_ARE_YOU_ANSWERS = (
+    "I'm a bot, so no day of my own to report, but I'm here and glad you wrote. How are "
+    "you doing?",
+    "All quiet on my side: I'm a chat bot, so I'm just here, listening. How about you, "
+    "how's it going?",
+)
 IDENTITY_ANSWERS = (
     "I'm a bot, not a person: StickerBot, a chat program. I can't feel things the way "
     "you do, but I'm listening. What's on your mind?",
@@ -140,7 +157,13 @@ _LIVED = re.compile(
     r"|\bi (?:do |really )?(?:love|like|enjoy|hate) (?:cooking|eating|drinking|reading|"
     r"music|food|pizza|coffee|tea|wine|football|games|gaming|films|movies|books)\b"
     r"|\bi(?:'m| am) (?:not )?(?:a )?(?:big |huge )?fan of\b"
-    r"|\bi (?:do |also )?(?:feel|get) (?:sad|lonely|bored|scared|hungry)\b",
+    r"|\bi (?:do |also )?(?:feel|get) (?:sad|lonely|bored|scared|hungry)\b"
+    r"|\bi(?:'m| am) (?:at|going to|on my way to|in) the (?:restaurant|shops?|gym|office|"
+    r"pub|park|beach|cinema|party|airport|station|hospital|kitchen|garden|car)\b"
+    r"|\bi(?:'m| am) (?:on my phone|at home|not at home|in bed|at work)\b"
+    r"|\bi(?:'ve| have) been (?:with|out|up|working|busy|at)\b"
+    r"|\bi(?:'m| am) (?:so |really |very )?(?:sad|lonely|hungry|sleepy)\b(?! (?:to|for|that|about))"
+    r"|\bi(?:'m| am) a (?:\w+ )?(?:fellow|chap|lad|lass)\b",
     re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\u2026]+[.!?\u2026]*\s*")
 
@@ -151,7 +174,8 @@ def written_answer(text: str, previous: str = "") -> str | None:
     question, the same each time, and is never the bot's `previous` reply word for word
     (two such questions in a row would otherwise get one answer twice)."""
     plain = " ".join(text.replace("’", "'").split())
-    for pattern, answers in ((_IDENTITY, IDENTITY_ANSWERS), (_SELF, SELF_ANSWERS),
+    for pattern, answers in ((_HOW_ARE_YOU, HOW_ARE_YOU_ANSWERS),
+                             (_IDENTITY, IDENTITY_ANSWERS), (_SELF, SELF_ANSWERS),
                              (_FEELINGS, FEELING_ANSWERS), (_LIFE, LIFE_ANSWERS),
                              (_TASTE, TASTE_ANSWERS)):
         if pattern.search(plain):

@@ -145,7 +145,7 @@ def test_the_responder_answers_through_pegs(taught, classifier, library, tmp_pat
     responder = Responder(Perceiver(classifier, library, ocr=False), bot, sticker_rate=1.0,
                           safety=safety_policy(classifier, library, tmp_path / "generated"))
     turn = UserTurn(platform="web", chat_id="c", user_id="u", message_id="1",
-                    text="hello how are you")
+                    text="hello, we won the pub quiz tonight")
     state = ConversationState(bot_turns=2, bot_sticker_turns=0)  # far behind: overdue
     reply = responder.respond(turn, state)
     assert reply.model_version == "pegs-tiny@untrained+ret"

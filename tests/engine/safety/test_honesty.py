@@ -39,6 +39,10 @@ def test_asked_about_its_life_it_has_none_to_tell(text: str) -> None:
     "what music do you like", "have you ever been to paris", "what did you have for lunch",
     "who do you support", "do you get lonely", "do you sleep?", "do you have feelings?",
     "whats your job",
+    # small talk asked of the bot, answered with a day it did not have: "I'm at the
+    # restaurant, I'm looking for a table", "I've been out of bed with a cup of tea"
+    "how are you?", "hey, how r u doing today", "hows your day going", "wyd",
+    "what are you up to", "where are you", "what have you been doing today", "are you happy",
 ])
 def test_asked_about_its_name_body_tastes_or_feelings_it_says_it_is_a_bot(text: str) -> None:
     answer = written_answer(text)
@@ -53,6 +57,8 @@ def test_asked_about_its_name_body_tastes_or_feelings_it_says_it_is_a_bot(text: 
     "do you think i should go", "have you got a minute", "do you know any good films",
     "what games do you recommend for a 10 year old", "have you ever heard of cottagecore",
     "what should i have for lunch", "do you have any tips for sleeping", "i love pizza",
+    "how are you supposed to deal with that", "how are you so calm about it",
+    "are you ok with dogs",
 ])
 def test_other_questions_go_to_the_model(text: str) -> None:
     assert written_answer(text) is None
@@ -72,6 +78,9 @@ def test_other_questions_go_to_the_model(text: str) -> None:
      "Paris, the most amazing city."),
     ("My favourite colour is blue. I love the sky.", "I love the sky."),
     ("I'm glad you do. I do feel sad, too.", "I'm glad you do."),
+    ("I'm at the restaurant, I'm looking for a table.", ""),
+    ("I've been with the team for a few years now. What about you?", "What about you?"),
+    ("Oh, I'm not. I'm sad.", "Oh, I'm not."),
 ])
 def test_a_human_life_is_taken_out_of_replies(reply: str, kept: str) -> None:
     assert without_human_life(reply) == (kept, True)
@@ -82,6 +91,8 @@ def test_a_human_life_is_taken_out_of_replies(reply: str, kept: str) -> None:
     "I love that idea. Pizza night sounds like a great plan.",
     "I'm a bot, but I'm glad you're a fan of the band.",
     "That's a big step. I'm sure your name will be on the list.",
+    "I'm sad to hear that. What happened?",
+    "I've been thinking about what you said.",
 ])
 def test_an_ordinary_reply_is_left_alone(reply: str) -> None:
     assert without_human_life(reply) == (reply, False)
