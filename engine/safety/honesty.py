@@ -47,8 +47,7 @@ _LIFE = re.compile(
     r"|\b(?:where do " + _YOU + r" live|how old (?:are|r) " + _YOU + r"|where (?:are|r) "
     + _YOU + r" from|are " + _YOU + r" (?:married|single))\b"
     r"|\bwhat(?:'?s| is) " + _ABOUT + r" job\b|\bwhat do " + _YOU + r" do all day\b"
-    r"|\bwhat did " + _YOU
-    + r" (?:have|eat|cook|make) for\b",
+    r"|\bwhat did " + _YOU + r" (?:have|eat|cook|make) for\b",
     re.IGNORECASE)
 _TASTES = (r"(?:music|songs?|bands?|films?|movies?|shows?|books?|games?|food|meals?|drinks?|"
            r"sports?|teams?|colou?rs?|animals?|places?)")
@@ -57,7 +56,7 @@ _TASTES = (r"(?:music|songs?|bands?|films?|movies?|shows?|books?|games?|food|mea
 _HOW_ARE_YOU = re.compile(
     r"^\W*(?:(?:hi|hey|hello|hiya|yo|morning|evening)\W+(?:there\W+)?)?(?:and\W+)?"
     r"(?:how (?:are|r) " + _YOU + r"(?: doing| feeling| today)*|how(?:'?s| is) (?:it going|"
-    r"" + _ABOUT + r" day(?: going)?|life)|hru|how have " + _YOU + r" been|what(?:'?s| is) up|"
+    + _ABOUT + r" day(?: going)?|life)|hru|how have " + _YOU + r" been|what(?:'?s| is) up|"
     r"wyd|what (?:are|r) " + _YOU + r" (?:up to|doing)(?: today| now| rn| tonight)*|"
     r"what have " + _YOU + r" been (?:up to|doing)(?: today)?|where (?:are|r) " + _YOU
     + r"|did " + _YOU + r" sleep(?: well)?|you (?:ok|okay|good|alright)|(?:are|r) " + _YOU
@@ -138,21 +137,22 @@ _HUMAN_CLAIM = re.compile(
     r"|\bi(?:'m| am) real\b|\bwith a (?:heart|body|face) (?:of my own|and)"
     r"|\bi(?:'m| am) (?:a |an )(?:\w+ ){0,2}(?:boy|girl|lady|teacher|therapist|nurse|doctor|"
     r"student|mum|mom|dad|mother|father|wife|husband|vegetarian|vegan|foodie|drinker|"
-    r"gamer|reader)\b|\bi(?:'m| am) (?:vegetarian|vegan|\d{1,3} years old)\b"
+    r"gamer|reader|fellow|chap|lad|lass)\b|\bi(?:'m| am) (?:vegetarian|vegan|\d{1,3} years old)\b"
     r"|\bmy name(?:'s| is) (?!stickerbot)",
     re.IGNORECASE)
 _LIVED = re.compile(
     r"\bmy (?:wife|husband|girlfriend|boyfriend|partner|kids?|son|daughter|mom|mum|dad|"
     r"mother|father|sister|brother|family|grandma|grandpa|boss|coworkers?|colleagues?|"
     r"apartment|flat|house|car|dog|cat|childhood|hometown|weekend|body|friends|hair|eyes|"
-    r"face|job|birthday|hobbies|star sign|fav(?:ou?rite|orite)? (?:food|meal|dish|drink|"
+    r"face|job|birthday|hobbies|star sign|fav(?:ou?rite)? (?:food|meal|dish|drink|"
     r"film|movie|song|band|book|colou?r|game|team|season|place|show))\b"
     r"|\bwhen i was (?:a kid|a child|young|little|your age|in (?:school|college))\b"
     r"|\bi (?:went|drove|walked|ran|flew) (?:to|home|out)\b"
     r"|\bi (?:invited|visited|cooked|baked|ate|slept|woke up|married|grew up|helped out)\b"
     r"|\bi (?:had|made) (?:breakfast|lunch|dinner|a party)\b"
     r"|\bi(?:'ve| have) been there myself\b|\bhappened to me (?:too|once|last)\b"
-    r"|\bi(?:'ve| have) been (?:to|there|reading|watching|playing|cooking)\b|\bi was there\b"
+    r"|\bi(?:'ve| have) been (?:to|there|reading|watching|playing|cooking|with|out|up|"
+    r"working|busy|at)\b|\bi was there\b"
     r"|\bi (?:eat|drink|cook|wear|play|watch|listen to|support|live in|work as|work at)\b"
     r"|\bi (?:do |really )?(?:love|like|enjoy|hate) (?:cooking|eating|drinking|reading|"
     r"music|food|pizza|coffee|tea|wine|football|games|gaming|films|movies|books)\b"
@@ -161,9 +161,8 @@ _LIVED = re.compile(
     r"|\bi(?:'m| am) (?:at|going to|on my way to|in) the (?:restaurant|shops?|gym|office|"
     r"pub|park|beach|cinema|party|airport|station|hospital|kitchen|garden|car)\b"
     r"|\bi(?:'m| am) (?:on my phone|at home|not at home|in bed|at work)\b"
-    r"|\bi(?:'ve| have) been (?:with|out|up|working|busy|at)\b"
-    r"|\bi(?:'m| am) (?:so |really |very )?(?:sad|lonely|hungry|sleepy)\b(?! (?:to|for|that|about))"
-    r"|\bi(?:'m| am) a (?:\w+ )?(?:fellow|chap|lad|lass)\b",
+    r"|\bi(?:'m| am) (?:so |really |very )?(?:sad|lonely|hungry|sleepy)\b"
+    r"(?! (?:to|for|that|about))",
     re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?\u2026]+[.!?\u2026]*\s*")
 

@@ -172,8 +172,7 @@ class EvalTurn:
     category: str  # everyday | a hard-negative category | sticker | a risk wording
     sticker: dict[str, Any] | None = None
     conversation: str = ""
-    # which writing: "first", "second", "third" (eval files), "corpus", "library"
-    sitting: str = ""
+    sitting: str = ""  # which writing: one of SITTINGS (eval files), "corpus", "library"
 
 
 def sitting_of(path: Path) -> str:
@@ -183,6 +182,10 @@ def sitting_of(path: Path) -> str:
     file), else the first."""
     return {"2": "second", "3": "third", "4": "fourth"}.get(path.stem.rsplit("_", 1)[-1],
                                                            "first")
+
+
+# The sittings of the evaluation files, in the order they were written.
+SITTINGS = tuple(dict.fromkeys(sitting_of(p) for p in (*ORDINARY_EVAL_PATHS, *RISK_EVAL_PATHS)))
 
 
 def load_ordinary(paths: tuple[Path, ...] = ORDINARY_EVAL_PATHS) -> list[EvalTurn]:

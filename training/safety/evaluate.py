@@ -38,6 +38,7 @@ from engine.safety.policy import CONTEXT_TURNS, SafetyPolicy
 from engine.types import Media, MediaKind, UserTurn
 from training.emotion.dataset import overlaps
 from training.safety.data import (
+    SITTINGS,
     UNUSED_TRAIN_PATHS,
     EvalTurn,
     load_all_train_turns,
@@ -153,7 +154,7 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
             "crisis reply": sum(o.action == "crisis" for o in got) / len(got),
             "crisis or check-in": sum(o.action != "reply" for o in got) / len(got)}
     report.context_negatives = rates(levels.get("none_context", []))
-    for sitting in ("first", "second", "third", "fourth"):
+    for sitting in SITTINGS:
         report.sittings[sitting] = sitting_rates(
             [o for o in ordinary if o.turn.sitting == sitting],
             [o for o in risk if o.turn.sitting == sitting])
