@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.types import Emotion, Perception
+from engine.types import NEGATIVE_EMOTIONS, Emotion, Perception
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,22 @@ _FEELING_WORDS = {
 }
 
 
-def plan_reply(perception: Perception) -> ReplyPlan:
-    """Choose the reply's emotion and intent from what the user feels."""
+def plan_reply(perception: Perception, *, grieving: bool = False) -> ReplyPlan:
+    """Choose the reply's emotion and intent from what the user feels. `grieving`: the
+    conversation told of a death or a loss a few turns ago."""
     felt = perception.emotion
     if felt == Emotion.surprise and perception.valence < -0.2:
         felt = Emotion.fear  # an unpleasant surprise is met like a worry, not mirrored
+    if grieving and felt not in NEGATIVE_EMOTIONS:
+        # "he taught me to fish", the day after he died, reads as neutral or even happy:
+        # a memory to hold gently, not news to match with a grin or a gasp. (The words
+        # are the neutral plan's, which the tuned LLM learnt; the sticker comforts.)
+        return ReplyPlan(
+            felt, Emotion.neutral, "comfort",
+            "Respond kindly, show interest, and ask a gentle question.",
+            "a gentle warm hug, caring and remembering together",
+            (Emotion.happiness, Emotion.neutral),
+        )
 
     if felt == Emotion.happiness:
         return ReplyPlan(

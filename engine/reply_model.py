@@ -165,12 +165,12 @@ class RetrievalReplyModel:
         return library_choice(self.library, sticker, score)
 
     def suits(self, sticker: Sticker, plan: ReplyPlan, *, cheer: bool = True) -> bool:
-        """Whether a sticker's mood suits what the person feels: for someone upset now, one
-        of the closest matches of the plan's comfort query; a cheerful one only where
-        `cheer` fits; for someone happy, not a gloomy one."""
+        """Whether a sticker's mood suits what the person feels: for someone upset now (or
+        grieving: the plan comforts), one of the closest matches of the plan's query; a
+        cheerful one only where `cheer` fits; for someone happy, not a gloomy one."""
         if not cheer and sticker.id in self.cheerful_ids:
             return False
-        if plan.user_emotion in NEGATIVE_EMOTIONS:
+        if plan.intent == "comfort" or plan.user_emotion in NEGATIVE_EMOTIONS:
             return any(hit.id == sticker.id for emotion in plan.sticker_emotions
                        for hit, _ in self.index.search(plan.sticker_query, emotion=emotion,
                                                        k=COMFORT_CHOICES))

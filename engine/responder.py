@@ -35,19 +35,41 @@ FALLBACK_TEXT = "I'm here with you. Tell me more?"
 # The person's earlier messages read for their mood: while one of these was sad or
 # afraid, the bot's stickers stay gentle (engine.reply_model.RetrievalReplyModel.suits).
 EARLIER_TURNS = 2
-# A death or a loss, however calmly told: "today I made my nonna's lasagna, first time
-# since she died" reads as neutral to the emotion model, and is no moment for a grin.
-_LOSS = re.compile(
+# A death, however calmly told: "today I made my nonna's lasagna, first time since she
+# died" reads as neutral to the emotion model, and is no moment for a grin.
+_DEATH = re.compile(
     r"\b(?:(?<!phone )(?<!battery )(?<!laptop )(?<!car )(?<!plant )(?:died|dies)"
-    r"|passed away|passed on|funeral|miscarriage|memorial|put (?:him|her|them) down"
-    r"|put to sleep|terminal|diagnosed|lost (?:my|our|his|her) (?:mum|mom|mother|dad|"
+    r"|passed away|passed on|funeral|miscarriage|memorial|put to sleep|terminal"
+    r"|put (?:him|her|them|(?:our|my|the) (?:old )?(?:dog|cat|pup|puppy|rabbit|bunny|horse|"
+    r"pony|boy|girl)) down"
+    # "since mum passed", "my dad passed on friday"; not "she passed her test", "my
+    # sister passed!!" (more often an exam) or "he passed out"
+    r"|(?:(?:since|when) (?:my |our )?\w+|mum|mom|mother|dad|father|nan|nana|gran|granny|"
+    r"grandma|grandad|grandpa|grandmother|grandfather|husband|wife|uncle|aunt|auntie|dog|"
+    r"cat) passed(?! (?:the|my|an?|his|her|their|it|out|by|me|him|them|through|over|up|"
+    r"along|with|away from)\b)"
+    r"|lost (?:my|our|his|her) (?:mum|mom|mother|dad|"
     r"father|nan|nonna|gran|grandma|grandad|grandpa|grandfather|grandmother|husband|wife|"
-    r"partner|son|daughter|baby|brother|sister|friend|best friend|dog|cat|job)|since (?:he|"
+    r"partner|son|daughter|baby|brother|sister|friend|best friend|dog|cat)|since (?:he|"
     r"she|they) (?:died|passed|left us))\b", re.IGNORECASE)
+# Other losses that are no moment for a grin either, though they do not set the tone of
+# the turns after them the way a death does.
+_OTHER_LOSS = re.compile(r"\b(?:diagnosed|lost (?:my|our|his|her) job)\b", re.IGNORECASE)
+
+
+# A death told this many of the person's messages ago still sets the tone (planning's
+# `grieving`): the memories that follow it read as calm, and are not.
+LOSS_TURNS = 6
 
 
 def speaks_of_loss(text: str) -> bool:
-    return bool(_LOSS.search(text))
+    return bool(_DEATH.search(text) or _OTHER_LOSS.search(text))
+
+
+def grieving(history: list[HistoryTurn], text: str) -> bool:
+    """Whether this message or one of the person's last LOSS_TURNS told of a death."""
+    earlier = [t.text for t in history if t.role == "user"][-LOSS_TURNS:]
+    return any(_DEATH.search(t) for t in [*earlier, text])
 
 
 @dataclass
@@ -108,7 +130,8 @@ class Responder:
         started = time.perf_counter()
         perceptions = self.perceiver.perceive_batch([p.turn for p in pending],
                                                     [p.images for p in pending])
-        plans = [plan_reply(perception) for perception in perceptions]
+        plans = [plan_reply(perception, grieving=grieving(p.state.history, p.turn.text))
+                 for p, perception in zip(pending, perceptions, strict=True)]
         hurting = [before or speaks_of_loss(p.turn.text) for p, before in zip(
             pending, self.hurting_before([p.state.history for p in pending]), strict=True)]
         decisions = self.safety.decide([p.turn for p in pending], perceptions,
@@ -205,6 +228,9 @@ class Responder:
         if decision.action == "honest":
             assert decision.answer is not None
             text = decision.answer
+        elif decision.action == "follow_up":
+            log.warning("safety: %s on turn %s", decision.note, turn.task_id)
+            text = self.safety.follow_up_text(decision.target, turn)
         else:
             assert decision.label is not None
             log.warning("safety: %s (%s) on turn %s", decision.action, decision.label,

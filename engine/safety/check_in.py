@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from engine.safety.phrases import explicit_risk
 
 CHECK_IN_LABELS = {"self": "check_in_self", "others": "check_in_others"}
-CRISIS_REPLY_LABELS = ("self_harm", "harm_others")  # a bot turn that was the crisis reply
+# A bot turn that was a written crisis reply (engine.safety.resources' kinds).
+CRISIS_REPLY_LABELS = ("self_harm", "harm_others", "danger")
 # After a check-in, no new one for this many bot turns (a clear crisis is still answered).
 COOLDOWN_TURNS = 20
+# No sticker while a written crisis or danger reply is among the bot's last turns: no
+# surprised face two turns after "are you safe right now?".
+STICKER_PAUSE_TURNS = 3
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,9 @@ class SafetyState:
 
     awaiting_answer: str | None = None  # "self" | "others": the bot's last turn asked
     turns_since_check_in: int | None = None  # bot turns since the last check-in
-    after_crisis_reply: bool = False  # the bot's last turn was the written crisis reply
+    # a written crisis or danger reply is among the bot's last STICKER_PAUSE_TURNS turns
+    after_crisis_reply: bool = False
+    after_danger_reply: bool = False  # ... the danger reply, which asked "are you safe?"
 
     @property
     def may_check_in(self) -> bool:
@@ -39,12 +45,14 @@ class SafetyState:
     @classmethod
     def from_bot_labels(cls, labels: list[str | None]) -> SafetyState:
         """The state from the `safety` labels of the bot's turns, newest first."""
-        after_crisis = bool(labels) and labels[0] in CRISIS_REPLY_LABELS
+        after_crisis = any(label in CRISIS_REPLY_LABELS
+                           for label in labels[:STICKER_PAUSE_TURNS])
+        after_danger = bool(labels) and labels[0] == "danger"
         for age, label in enumerate(labels):
             for target, name in CHECK_IN_LABELS.items():
                 if label == name:
-                    return cls(target if age == 0 else None, age, after_crisis)
-        return cls(after_crisis_reply=after_crisis)
+                    return cls(target if age == 0 else None, age, after_crisis, after_danger)
+        return cls(after_crisis_reply=after_crisis, after_danger_reply=after_danger)
 
 
 _YES = re.compile(

@@ -22,7 +22,10 @@ a realistic base rate: `crisis` on P(self_harm) + P(harm_others), `check_in` on
   are then chosen by `python -m training.safety.calibrate` on lines by
   a writer the training never saw;
 - engine.safety.phrases raises a turn that names the risk plainly ("I just swallowed
-  all my pills") to a crisis whatever the scores say.
+  all my pills") to a crisis whatever the scores say;
+- engine.safety.danger finds danger to the person from someone else (its patterns, and
+  its bank of danger lines compared on the same embedding as the known lines): the
+  assessment's `danger`, which the policy answers with the danger reply.
 
 The turn reaches the model in the form the LLM sees it: the message plus "[sent a
 sticker of ...]" for each picture. Long messages are read in overlapping word
@@ -34,7 +37,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 
 from engine.safety.check_in import read_answer
+from engine.safety.danger import DANGER_LINES_FILE, DangerLines, in_danger
 from engine.safety.known_lines import MIN_WORDS, NO_MARGINS, KnownLines, Margins
 from engine.safety.phrases import explicit_risk
 
@@ -101,6 +105,9 @@ class CrisisAssessment:
     score: float  # P(self_harm) + P(harm_others), plus the weighted crisis margin
     phrase: str | None = None  # what engine.safety.phrases found named plainly, if anything
     concern_lift: float = 0.0  # the weighted risk margin of the known lines
+    # Danger to the person from someone else (engine.safety.danger): a kind the patterns
+    # named ("abuse", "threat", "intruder"), "similar" to known danger lines, or None.
+    danger: str | None = None
 
     @property
     def is_crisis(self) -> bool:
@@ -188,6 +195,7 @@ class CrisisClassifier:
         self.thresholds = thresholds
         self.known = known
         self.encoder = encoder
+        self.danger: DangerLines | None = None  # engine.safety.danger's bank, if trained
 
     @classmethod
     def load(cls, base_path: str | Path | None = None, model_dir: str | Path | None = None,
@@ -210,7 +218,10 @@ class CrisisClassifier:
         if (model_dir / KNOWN_LINES_FILE).exists():
             known = KnownLines.load(model_dir / KNOWN_LINES_FILE)
             encoder = encoder or TextEncoder(base_path)
-        return cls(model, tokenizer, Thresholds(**config["thresholds"]), known, encoder)
+        classifier = cls(model, tokenizer, Thresholds(**config["thresholds"]), known, encoder)
+        if encoder is not None and (model_dir / DANGER_LINES_FILE).exists():
+            classifier.danger = DangerLines.load(model_dir / DANGER_LINES_FILE)
+        return classifier
 
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """Per (context, turn): the class probabilities (order LABELS) of its most
@@ -234,22 +245,47 @@ class CrisisClassifier:
         results = [NO_RISK] * len(pairs)
         if live:
             probs = self.probabilities([pairs[i] for i in live])
-            margins = self.known_margins([known_text(*pairs[i]) for i in live])
-            for i, row, margin in zip(live, probs, margins, strict=True):
-                results[i] = self.verdict(row, explicit_risk(pairs[i][1]), margin)
+            texts = [known_text(*pairs[i]) for i in live]
+            long, vectors = self._embedded(texts)
+            margins = self.known_margins(texts, (long, vectors))
+            dangers = self.dangers([pairs[i][1] for i in live], (long, vectors))
+            for i, row, margin, danger in zip(live, probs, margins, dangers, strict=True):
+                results[i] = replace(self.verdict(row, explicit_risk(pairs[i][1]), margin),
+                                     danger=danger)
         return results
 
-    def known_margins(self, texts: list[str]) -> list[Margins]:
-        """Each text's margins against the known lines (none when there is no bank, or
-        for a turn shorter than MIN_WORDS words)."""
-        if self.known is None or self.encoder is None:
-            return [NO_MARGINS] * len(texts)
+    def _embedded(self, texts: list[str]) -> tuple[list[int], np.ndarray | None]:
+        """The texts of at least MIN_WORDS words (their indices) and their plain MiniLM
+        embeddings; none without a bank to compare them with."""
+        if self.encoder is None or (self.known is None and self.danger is None):
+            return [], None
         long = [i for i, text in enumerate(texts) if len(text.split()) >= MIN_WORDS]
+        return long, self.encoder.encode([texts[i] for i in long]) if long else None
+
+    def known_margins(self, texts: list[str], embedded: tuple[list[int], np.ndarray | None]
+                      | None = None) -> list[Margins]:
+        """Each text's margins against the known lines (none when there is no bank, or
+        for a turn shorter than MIN_WORDS words). `embedded`: `_embedded(texts)`, when
+        already at hand."""
         margins = [NO_MARGINS] * len(texts)
-        for i, margin in zip(long, self.known.margins(
-                self.encoder.encode([texts[i] for i in long])), strict=True):
-            margins[i] = margin
+        long, vectors = embedded or self._embedded(texts)
+        if self.known is not None and vectors is not None:
+            for i, margin in zip(long, self.known.margins(vectors), strict=True):
+                margins[i] = margin
         return margins
+
+    def dangers(self, texts: list[str], embedded: tuple[list[int], np.ndarray | None]
+                ) -> list[str | None]:
+        """Per turn: the danger its words name (engine.safety.danger's patterns), else
+        "similar" when it is nearer to the known danger lines than the bank's threshold."""
+        found = [in_danger(text) for text in texts]
+        long, vectors = embedded
+        if self.danger is not None and vectors is not None:
+            others = self.known.vectors if self.known is not None else None
+            for i, margin in zip(long, self.danger.margins(vectors, others), strict=True):
+                if found[i] is None and margin >= self.danger.threshold:
+                    found[i] = "similar"
+        return found
 
     def verdict(self, row: np.ndarray, phrase: str | None = None,
                 margins: Margins = NO_MARGINS) -> CrisisAssessment:

@@ -1,9 +1,13 @@
 """The responder's safety step: before generation (risk) and after it (reply, sticker).
 
-Before: each turn, read with the turns before it, gets one of three answers.
+Before: each turn, read with the turns before it, gets one of these answers.
 - Clear risk of self-harm or of harming someone: the model is not asked at all; the
   person gets the written crisis reply for their language and the configured country,
   no sticker, and the transcript stores a label and note for operators.
+- Danger from someone else (hurt, threatened, stalked, someone breaking in;
+  engine.safety.danger): the written danger reply (emergency number, an abuse
+  helpline, "are you safe right now?"), no sticker; the person's own risk of self-harm
+  comes first. The next turn is read as the answer and gets written words too.
 - Passive or uncertain risk: a written check-in that asks directly whether they are
   thinking of hurting themselves (or someone), no sticker; the next turn is read as the
   answer (engine.safety.check_in).
@@ -25,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from engine.safety.check_in import CHECK_IN_LABELS, SafetyState, read_answer
 from engine.safety.crisis import CrisisAssessment, CrisisClassifier, context_input, crisis_input
+from engine.safety.danger import read_safety_answer
 from engine.safety.honesty import without_human_life, written_answer
 from engine.safety.injection import filter_reply
-from engine.safety.resources import CrisisResources
+from engine.safety.resources import DANGER, CrisisResources
 from engine.safety.sticker_check import StickerGate
 from engine.types import HistoryTurn, Perception, StickerChoice, UserTurn
 
@@ -47,8 +52,11 @@ CONTEXT_TURNS = 2
 class SafetyDecision:
     """What the responder does with a turn before any generation."""
 
-    action: str  # "reply" | "check_in" | "crisis" | "honest" (a question about the bot)
-    label: str | None = None  # crisis: "self_harm" | "harm_others"; check-in: its label
+    # "reply" | "check_in" | "crisis" | "honest" (a question about the bot) | "follow_up"
+    # (after the danger reply; `target` says how they answered: safe, unsafe, unclear)
+    action: str
+    # crisis: "self_harm" | "harm_others" | "danger"; check-in: its label
+    label: str | None = None
     target: str = "self"  # whom the risk is about: "self" | "others"
     note: str | None = None  # for operators
     assessment: CrisisAssessment | None = None
@@ -110,6 +118,13 @@ class SafetyPolicy:
                     state: SafetyState, previous_reply: str = "") -> SafetyDecision:
         """The decision for one turn from the classifier's verdict and the check-in state
         (`previous_reply`: the bot's last turn, which a written answer does not repeat)."""
+        danger = assessment.danger
+        if state.after_danger_reply and assessment.label != "self_harm":
+            # The answer to "Are you safe right now?": written words, not the small LLM's
+            # ("You're safe there. You're not alone." to someone home alone at 2am).
+            answer = read_safety_answer(turn.text) or ("unsafe" if danger else "unclear")
+            return SafetyDecision("follow_up", None, answer,
+                                  f"danger follow-up: {answer}", assessment)
         if state.awaiting_answer is not None:
             answer = read_answer(turn.text)
             if answer == "yes":
@@ -119,12 +134,15 @@ class SafetyPolicy:
                                       assessment)
             if answer == "no" and not assessment.is_crisis:
                 return SafetyDecision("reply", note=None, assessment=assessment)
-            if answer is None and assessment.check_in:
+            if answer is None and assessment.check_in and danger is None:
                 # Asked, not answered, and the worry goes on: the written crisis reply.
                 label = "self_harm" if state.awaiting_answer == "self" else "harm_others"
                 return SafetyDecision("crisis", label, state.awaiting_answer,
                                       f"crisis: {label} (concern went on after the check-in)",
                                       assessment)
+        if danger is not None and not SafetyPolicy.own_risk_first(assessment, danger):
+            return SafetyDecision("crisis", DANGER, "self", f"crisis: danger ({danger})",
+                                  assessment)
         if assessment.is_crisis:
             why = "named plainly" if assessment.phrase else f"score {assessment.score:.2f}"
             return SafetyDecision("crisis", assessment.label,
@@ -137,6 +155,17 @@ class SafetyPolicy:
                                   f"(concern {assessment.concern:.2f})", assessment)
         return SafetyPolicy.honest_or_reply(turn, SafetyDecision("reply", assessment=assessment),
                                             previous_reply)
+
+    @staticmethod
+    def own_risk_first(assessment: CrisisAssessment, danger: str) -> bool:
+        """Whether the person's own risk is answered rather than the danger they are in:
+        their self-harm always; harm to others when named plainly, or when the danger is
+        past abuse ("he's going to regret every time he hit me"). A fear of being hurt
+        read as a threat ("i'm scared he'll hurt me when he gets home") is the danger."""
+        if assessment.label == "self_harm":
+            return True
+        return assessment.label == "harm_others" and (assessment.phrase == "harm_others"
+                                                      or danger == "abuse")
 
     @staticmethod
     def honest_or_reply(turn: UserTurn, reply: SafetyDecision,
@@ -152,6 +181,12 @@ class SafetyPolicy:
 
     def check_in_text(self, target: str, turn: UserTurn) -> str:
         return self.resources.check_in(target, turn.language or self.language)
+
+    def follow_up_text(self, answer: str, turn: UserTurn) -> str:
+        """The written words after the danger reply, for a "safe", "unsafe" or "unclear"
+        answer."""
+        return self.resources.reply(f"{DANGER}_{answer}", turn.language or self.language,
+                                    self.country)
 
     # --- after generation ----------------------------------------------------------
     def review(self, turn: UserTurn, text: str, sticker: StickerChoice | None,

@@ -4,9 +4,12 @@ Resources are configurable per country and the templates per language, in a JSON
 (`engine/safety/resources.json` by default, or STICKERBOT_SAFETY_RESOURCES_PATH):
 
     {"countries": {"default": {...}, "US": {"self_harm": [...], "harm_others": [...],
-                                         "emergency": "911"}, ...},
+                                         "danger": [...], "emergency": "911"}, ...},
      "templates": {"en": {"self_harm": "... {resources} ... ({emergency}) ...",
-                          "harm_others": "..."}, ...}}
+                          "harm_others": "...", "danger": "..."}, ...}}
+
+"danger" (someone hurts, threatens or stalks the person) may be left out: the bundled
+file's English words and default resources stand in.
 
 A resource or emergency entry is a string, or an object of strings by language. A
 country that is not listed gets "default" (an international directory and "your local
@@ -23,6 +26,12 @@ from typing import Any
 DEFAULT_RESOURCES = Path(__file__).with_name("resources.json")
 DEFAULT_LANGUAGE = "en"
 KINDS = ("self_harm", "harm_others")
+# The person is hurt, threatened or stalked by someone (engine.safety.danger). Optional in
+# a resources file: a country without its own list gets the default country's, and a
+# language without the template gets English.
+DANGER = "danger"
+# What follows the danger reply, by the answer to its "are you safe right now?".
+FOLLOW_UPS = ("danger_safe", "danger_unsafe", "danger_unclear")
 # The check-in question, by whom the risk is about ("self" or "others").
 CHECK_IN_KINDS = {"self": "check_in_self", "others": "check_in_others"}
 
@@ -56,6 +65,15 @@ class CrisisResources:
         resources = cls({k.upper() if k != "default" else k: v
                          for k, v in data.get("countries", {}).items()},
                         {normalise_language(k): v for k, v in data.get("templates", {}).items()})
+        english, default = resources.templates.get(DEFAULT_LANGUAGE), resources.countries.get(
+            "default")
+        if english is not None and default is not None and not all(
+                english.get(kind) for kind in (DANGER, *FOLLOW_UPS)):
+            # A file written before the danger reply existed: the bundled one's words.
+            bundled = json.loads(DEFAULT_RESOURCES.read_text(encoding="utf-8"))
+            for kind in (DANGER, *FOLLOW_UPS):
+                english.setdefault(kind, bundled["templates"][DEFAULT_LANGUAGE][kind])
+            default.setdefault(DANGER, bundled["countries"]["default"][DANGER])
         resources.validate(path)
         return resources
 
@@ -70,6 +88,13 @@ class CrisisResources:
                 if "{resources}" not in template or "{emergency}" not in template:
                     raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
                                      "and {emergency}")
+        for lang, kinds in self.templates.items():
+            for kind in (DANGER, *FOLLOW_UPS):
+                template = kinds.get(kind)
+                if template is not None and ("{resources}" not in template
+                                             or "{emergency}" not in template):
+                    raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
+                                     "and {emergency}")
         for kind in CHECK_IN_KINDS.values():
             if not self.templates[DEFAULT_LANGUAGE].get(kind):
                 raise ValueError(f"{source}: templates/{DEFAULT_LANGUAGE} needs {kind}")
@@ -81,14 +106,17 @@ class CrisisResources:
                 raise ValueError(f"{source}: country {country} lacks an emergency number")
 
     def reply(self, kind: str, language: str | None = None, country: str | None = None) -> str:
-        """The crisis reply for `kind` ("self_harm" or "harm_others")."""
-        if kind not in KINDS:
+        """The crisis reply for `kind` ("self_harm", "harm_others" or "danger")."""
+        if kind not in (*KINDS, DANGER, *FOLLOW_UPS):
             raise ValueError(f"unknown crisis kind {kind!r}")
         lang = normalise_language(language)
-        if lang not in self.templates:
+        if not self.templates.get(lang, {}).get(kind):
             lang = DEFAULT_LANGUAGE
         entry = self.countries.get((country or "").upper()) or self.countries["default"]
-        listed = "; ".join(_text(r, lang) for r in entry[kind])
+        listed_kind = DANGER if kind in FOLLOW_UPS else kind  # follow-ups name its help
+        resources = (entry.get(listed_kind) or self.countries["default"].get(listed_kind)
+                     or [])
+        listed = "; ".join(_text(r, lang) for r in resources)
         emergency = _text(entry["emergency"], lang)
         return self.templates[lang][kind].format(resources=listed, emergency=emergency)
 

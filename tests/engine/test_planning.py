@@ -27,6 +27,17 @@ def test_unpleasant_surprise_is_met_like_a_worry():
     assert plan.user_emotion == Emotion.fear
 
 
+def test_after_a_loss_a_calm_or_glad_memory_is_held_gently():
+    for emotion, valence in ((Emotion.neutral, 0.0), (Emotion.happiness, 0.6),
+                             (Emotion.surprise, 0.3)):
+        plan = plan_reply(perceived(emotion, valence), grieving=True)
+        assert plan.intent == "comfort", emotion
+        assert plan.emotion == Emotion.neutral
+        assert plan.user_emotion == emotion  # what they feel is still told truly
+    sad = plan_reply(perceived(Emotion.sadness, -0.7), grieving=True)
+    assert sad == plan_reply(perceived(Emotion.sadness, -0.7))
+
+
 def test_plan_sticker_fit():
     plan = plan_reply(perceived(Emotion.sadness, -0.6))
     assert plan.sticker_fits(plan.emotion)

@@ -107,6 +107,29 @@ def test_cheer_only_mirrors_joy(library, index) -> None:
     assert cheerful(by_emoji("😂")) and cheerful(by_emoji("😊"))  # a smile is not a hug
 
 
+def test_a_memory_after_a_loss_gets_comfort_not_a_gasp(library, index) -> None:
+    """'he taught me to fish', the day after the death, reads as neutral: the tuned model
+    asked for a face covering its mouth in surprise and got it (🫢). The plan comforts."""
+    from engine.planning import plan_reply
+    from engine.reply_model import comforting
+    from engine.types import Perception
+
+    llm = ScriptedLLM("What a gift he gave you. [sticker: A yellow face with wide eyes "
+                      "covering its mouth with a hand.]")
+    model = RetrievalReplyModel(llm, library, index, sticker_actions=True)
+    perception = Perception(emotion=Emotion.neutral, valence=0.1, confidence=1.0)
+
+    def ask(grieving: bool) -> ReplyRequest:
+        return ReplyRequest(messages=[{"role": "user", "content": "he taught me to fish"}],
+                            plan=plan_reply(perception, grieving=grieving),
+                            want_sticker=True, upset=grieving)
+
+    gasp = model.reply([ask(grieving=False)])[0].sticker
+    assert gasp is not None and library.get(gasp.id).emoji == "🫢"
+    gentle = model.reply([ask(grieving=True)])[0].sticker
+    assert gentle is not None and comforting(library.get(gentle.id)), gentle
+
+
 def test_comfort_is_not_always_the_same_hug(library, index) -> None:
     """Across many sad chats the plan's comfort varies among comforting stickers (🫂 🤗
     🫶 🧸 ...) by the reply's words, and the same reply always gets the same one."""

@@ -24,7 +24,13 @@ def test_a_loss_told_calmly_counts_as_hurting(classifier, library, index) -> Non
 
     assert speaks_of_loss("today i made my nonna's lasagna. first time since she died")
     assert speaks_of_loss("we had to put him down this morning")
+    assert speaks_of_loss("we had to put our dog down this morning")
+    assert speaks_of_loss("first christmas since mum passed")
+    assert speaks_of_loss("my dad passed on friday")
     assert not speaks_of_loss("my phone died lol") and not speaks_of_loss("dying to see it")
+    assert not speaks_of_loss("she passed her driving test!")
+    assert not speaks_of_loss("he passed out at the party lol")
+    assert not speaks_of_loss("put the baby down for a nap finally")
     responder = tiny_responder(classifier, library, index)
     told = [HistoryTurn(role="user", text="first christmas since my grandad passed away"),
             HistoryTurn(role="bot", text="That's a big first.")]
@@ -46,3 +52,20 @@ def test_the_mood_memory_kept_is_trusted(classifier, library, index) -> None:
     finally:
         del responder.perceiver.classifier.predict
     assert read == []
+
+
+def test_a_loss_sets_the_tone_for_several_messages() -> None:
+    from engine.responder import LOSS_TURNS, grieving
+
+    told = [HistoryTurn(role="user", text="my grandad died last night"),
+            HistoryTurn(role="bot", text="I'm so sorry.")]
+    memories = [HistoryTurn(role=role, text=text) for _ in range(LOSS_TURNS - 1)
+                for role, text in (("user", "he taught me to fish"), ("bot", "Tell me."))]
+    assert grieving(told, "he taught me to fish")
+    assert grieving(told + memories, "we went every sunday")
+    later = told + memories + memories[:2]
+    assert not grieving(later, "anyway what should i cook tonight")
+    assert grieving([], "first christmas since she passed away")
+    assert not grieving([], "he taught me to fish")
+    # A lost job hurts, but the party sticker that follows it may be mirrored.
+    assert not grieving([HistoryTurn(role="user", text="I just lost my job")], "🎉")

@@ -207,7 +207,7 @@ def replay_split(responder: Any, sessions: list[dict[str, Any]], system: str, li
     """Every dialogue of `sessions` answered turn by turn by `responder`; the n-th turns of
     several dialogues go in one batch, as concurrent chats do."""
     from engine.planning import plan_reply
-    from engine.responder import ConversationState, PendingTurn
+    from engine.responder import ConversationState, PendingTurn, grieving
     from engine.safety.check_in import SafetyState
     from storage.memory import history_of
     from training.evaluation.run import _sticker_id, _sticker_text
@@ -238,7 +238,8 @@ def replay_split(responder: Any, sessions: list[dict[str, Any]], system: str, li
                                         _sticker_text(gold.get("user_sticker"))))
                 # The plan the responder made, from what it perceived (no second look).
                 plan = plan_reply(Perception(emotion=reply.user_emotion,
-                                             valence=reply.user_valence, confidence=1.0))
+                                             valence=reply.user_valence, confidence=1.0),
+                                  grieving=grieving(p.state.history, p.turn.text))
                 items.append(EvalItem(
                     item_id=f"{i}:{number}", system=system, context=list(contexts[i][-7:]),
                     text=reply.text, sticker_id=reply.sticker.id if reply.sticker else None,

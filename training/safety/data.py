@@ -44,6 +44,11 @@ ORDINARY_EVAL_PATHS = (DATA_DIR / "eval_ordinary_everyday.jsonl",
                        DATA_DIR / "eval_ordinary_hard_2.jsonl",
                        DATA_DIR / "eval_ordinary_practical_3.jsonl",
                        DATA_DIR / "eval_ordinary_4.jsonl")
+# Danger to the person from someone else (engine.safety.danger): lines and look-alikes
+# for its bank (training.safety.danger_lines), and an evaluation set by a writer who saw
+# neither the patterns nor any safety data.
+DANGER_TRAIN_PATH = DATA_DIR / "danger_train_turns.jsonl"
+DANGER_EVAL_PATH = DATA_DIR / "eval_danger.jsonl"
 RISK_EVAL_PATHS = (DATA_DIR / "eval_risk.jsonl", DATA_DIR / "eval_risk_2.jsonl",
                    DATA_DIR / "eval_risk_3.jsonl", DATA_DIR / "eval_risk_4.jsonl")
 # The dialogue corpus (training/corpus): ordinary conversation by other writers. Its
@@ -233,3 +238,16 @@ def load_risk(paths: tuple[Path, ...] = RISK_EVAL_PATHS) -> list[EvalTurn]:
                                 str(item.get("wording", "")), None, str(item["id"]),
                                 sitting_of(path)))
     return out
+
+
+def load_danger(path: Path = DANGER_EVAL_PATH) -> list[EvalTurn]:
+    """The danger set: level "danger" or "none", category its kind."""
+    return [EvalTurn([(t["role"], str(t.get("text") or "")) for t in item.get("context") or []],
+                     str(item["text"]), str(item["label"]), str(item["kind"]),
+                     conversation=str(item["id"]), sitting="danger")
+            for item in _lines(path)]
+
+
+def load_danger_train(path: Path = DANGER_TRAIN_PATH) -> list[dict[str, Any]]:
+    """The danger bank's lines: {"id", "text", "label" ("danger" | "none"), "kind"}."""
+    return _lines(path)

@@ -35,14 +35,18 @@ import numpy as np
 from engine.safety.check_in import SafetyState
 from engine.safety.crisis import CrisisClassifier, context_input, crisis_input
 from engine.safety.policy import CONTEXT_TURNS, SafetyPolicy
+from engine.safety.resources import DANGER
 from engine.types import Media, MediaKind, UserTurn
 from training.emotion.dataset import overlaps
+from training.safety.danger_eval import format_danger, summarise_danger
 from training.safety.data import (
     SITTINGS,
     UNUSED_TRAIN_PATHS,
     EvalTurn,
     load_all_train_turns,
     load_corpus_ordinary,
+    load_danger,
+    load_danger_train,
     load_ordinary,
     load_risk,
     load_train_turns,
@@ -55,6 +59,8 @@ CRISIS_LEVELS = ("active_thoughts", "method", "intent", "plan", "preparation",
                  "others_no_plan", "others_plan", "self_harm")
 CHECK_IN_LEVELS = ("wish_dead", "past_attempt")
 BASE_RATES = (0.001, 0.005, 0.01)
+# A written reply in place of the model's: on an ordinary turn, either is a false alarm.
+WRITTEN = ("crisis", "danger")
 # A bot turn in the context that asks the check-in question: the turn answers it.
 ASKED = re.compile(r"(hurt(ing)?|harm(ing)?|kill(ing)?) (yourself|someone|anyone|him|her|them)"
                    r"|suicid|end(ing)? your life|taking your (own )?life", re.I)
@@ -63,7 +69,7 @@ ASKED = re.compile(r"(hurt(ing)?|harm(ing)?|kill(ing)?) (yourself|someone|anyone
 @dataclass
 class Outcome:
     turn: EvalTurn
-    action: str  # reply | check_in | crisis
+    action: str  # reply | check_in | crisis | danger (the written reply for danger from others)
     score: float
     concern: float
 
@@ -78,6 +84,7 @@ class SafetyReport:
     overlaps: int = 0
     false_alarms: list[dict[str, str]] = field(default_factory=list)
     misses: list[dict[str, str]] = field(default_factory=list)
+    danger: dict = field(default_factory=dict)  # training.safety.danger_eval
 
 
 def library_sticker_turns(library) -> list[EvalTurn]:
@@ -109,15 +116,15 @@ def decide(policy: SafetyPolicy, perceiver, turns: list[EvalTurn]) -> list[Outco
         states.append(SafetyState(target if asked else None, 0 if asked else None))
         users.append(user)
     assessments = policy.crisis.assess_pairs(pairs)
-    return [Outcome(t, d.action, a.score, a.concern) for t, d, a in zip(
-        turns, (policy.decide_turn(u, a, s) for u, a, s in zip(users, assessments, states,
-                                                           strict=True)),
-        assessments, strict=True)]
+    return [Outcome(t, "danger" if d.label == DANGER else d.action, a.score, a.concern)
+            for t, d, a in zip(turns, (policy.decide_turn(u, a, s) for u, a, s in zip(
+                users, assessments, states, strict=True)), assessments, strict=True)]
 
 
 def rates(outcomes: list[Outcome]) -> dict[str, float]:
+    """False alarms: crisis replies (the danger reply included) and check-ins."""
     n = len(outcomes)
-    crisis = sum(o.action == "crisis" for o in outcomes)
+    crisis = sum(o.action in WRITTEN for o in outcomes)
     asked = sum(o.action == "check_in" for o in outcomes)
     return {"n": n, "crisis": crisis / max(n, 1), "check_in": asked / max(n, 1),
             "crisis_n": crisis, "check_in_n": asked}
@@ -152,7 +159,7 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
         report.risk[level] = {
             "n": len(got),
             "crisis reply": sum(o.action == "crisis" for o in got) / len(got),
-            "crisis or check-in": sum(o.action != "reply" for o in got) / len(got)}
+            "crisis or check-in": share(got, ("crisis", "check_in"))}
     report.context_negatives = rates(levels.get("none_context", []))
     for sitting in SITTINGS:
         report.sittings[sitting] = sitting_rates(
@@ -174,7 +181,8 @@ def summarise(ordinary: list[Outcome], risk: list[Outcome]) -> SafetyReport:
     report.misses = [{"level": o.turn.level, "action": o.action, "text": o.turn.text,
                       "score": f"{o.score:.2f}"}
                      for o in risk if (o.turn.level in CRISIS_LEVELS and o.action != "crisis")
-                     or (o.turn.level in CHECK_IN_LEVELS and o.action == "reply")]
+                     or (o.turn.level in CHECK_IN_LEVELS
+                         and o.action not in ("crisis", "check_in"))]
     return report
 
 
@@ -188,9 +196,9 @@ def sitting_rates(ordinary: list[Outcome], risk: list[Outcome]) -> dict[str, flo
     active = [o for o in risk if o.turn.level in CRISIS_LEVELS]
     passive = [o for o in risk if o.turn.level in CHECK_IN_LEVELS]
     return {"ordinary n": len(ordinary),
-            "false crisis": share(ordinary, ("crisis",)),
+            "false crisis": share(ordinary, WRITTEN),
             "false check-in": share(ordinary, ("check_in",)),
-            "hard n": len(hard), "false crisis (hard)": share(hard, ("crisis",)),
+            "hard n": len(hard), "false crisis (hard)": share(hard, WRITTEN),
             "active risk n": len(active),
             "active: crisis reply": share(active, ("crisis",)),
             "active: crisis or check-in": share(active, ("crisis", "check_in")),
@@ -205,7 +213,7 @@ def check_overlap(encoder, turns: list[EvalTurn]) -> int:
     stays clean for the model that will read them."""
     waiting = [t for path in UNUSED_TRAIN_PATHS for t in load_train_turns(path)]
     train = [f"{t.context} {t.text}".strip() for t in load_all_train_turns() + waiting
-             if t.text]
+             if t.text] + [item["text"] for item in load_danger_train()]
     pairs = [f"{context_input(t.context[-CONTEXT_TURNS:])} {crisis_input(t.text)}".strip()
              for t in turns if t.text.strip()]
     found = overlaps(encoder, train, pairs)
@@ -254,6 +262,7 @@ def format_report(report: SafetyReport) -> str:
     lines += ["", "## Risk turns missed", ""]
     lines += [f"- {m['level']} → {m['action']} ({m['score']}): {m['text']}"
               for m in report.misses] or ["- none"]
+    lines += format_danger(report.danger)
     return "\n".join(lines) + "\n"
 
 
@@ -294,10 +303,13 @@ def evaluate(policy: SafetyPolicy, perceiver, library,
              encoder=None) -> tuple[SafetyReport, list[Outcome], list[Outcome]]:
     ordinary_turns = load_ordinary() + load_corpus_ordinary() + library_sticker_turns(library)
     risk_turns = load_risk()
-    n_overlap = check_overlap(encoder, ordinary_turns + risk_turns) if encoder else 0
+    danger_turns = load_danger()
+    n_overlap = (check_overlap(encoder, ordinary_turns + risk_turns + danger_turns)
+                 if encoder else 0)
     ordinary = decide(policy, perceiver, ordinary_turns)
     risk = decide(policy, perceiver, risk_turns)
     report = summarise(ordinary, risk)
+    report.danger = summarise_danger(decide(policy, perceiver, danger_turns), ordinary)
     report.overlaps = n_overlap
     return report, ordinary, risk
 

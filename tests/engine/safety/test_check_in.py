@@ -47,7 +47,9 @@ def test_the_state_comes_from_the_bots_last_labels() -> None:
     assert SafetyState.from_bot_labels([None] * COOLDOWN_TURNS + ["check_in_self"]).may_check_in
     # The crisis reply as the bot's last turn: the next reply sends no sticker.
     assert SafetyState.from_bot_labels(["self_harm", "check_in_self"]).after_crisis_reply
-    assert not SafetyState.from_bot_labels([None, "harm_others"]).after_crisis_reply
+    # No sticker for a few turns after it; then they may come back.
+    assert SafetyState.from_bot_labels([None, "harm_others"]).after_crisis_reply
+    assert not SafetyState.from_bot_labels([None, None, None, "harm_others"]).after_crisis_reply
 
 
 def decide(assessment_: CrisisAssessment, state: SafetyState, text: str = "hm"):

@@ -67,6 +67,14 @@ def test_clear_risk_gets_the_crisis_reply(crisis, text, media, label) -> None:
     assert verdict.label == label, verdict
 
 
+def test_kms_over_a_lost_key_is_asked_about_not_answered_with_helplines(crisis) -> None:
+    # The model alone reads "myself ... kms" as a crisis (score ~2.5): letting it raise a
+    # "kms" past the check-in sent the crisis reply to someone locked out of their flat.
+    for text in ("locked myself out AGAIN kms", "i replied all to the whole company kms"):
+        verdict = crisis.assess(text)
+        assert not verdict.is_crisis and verdict.check_in, verdict
+
+
 def test_the_same_words_read_in_their_context(crisis) -> None:
     dying = context_input([("user", "I don't see the point of living anymore"),
                            ("bot", "I'm really glad you told me. What's going on?")])

@@ -35,6 +35,12 @@ MAX_FALSE_CRISIS_HARD = 0.01
 MIN_WISH_DEAD_RECALL = 0.83
 MIN_CRISIS_RECALL = 0.45
 MIN_CRISIS_OR_CHECK_IN_RECALL = 0.78
+# The danger reply (engine.safety.danger) on eval_danger.jsonl, by a writer who saw
+# neither its patterns nor its bank: 0.51 of the danger lines, 1.3 % of the look-alikes,
+# 0.03 % of the ordinary turns of the other sets were measured.
+MIN_DANGER_RECALL = 0.45
+MAX_FALSE_DANGER_LOOK_ALIKE = 0.03
+MAX_FALSE_DANGER_ORDINARY = 0.001
 
 
 def test_the_sets_are_as_big_and_varied_as_asked() -> None:
@@ -117,3 +123,13 @@ def test_each_sitting_of_the_sets_is_reported_on_its_own(evaluated) -> None:
     assert sum(r["active risk n"] for r in report.sittings.values()) == sum(
         o.turn.level in CRISIS_LEVELS for o in risk)
     assert "## By sitting" in format_report(report)
+
+
+def test_danger_from_someone_else_is_recognised_and_rarely_imagined(evaluated) -> None:
+    report, _, _ = evaluated
+    danger = report.danger
+    assert len(danger["kinds"]) == 17 and danger["danger lines"]["n"] == 175
+    assert danger["danger lines"]["danger reply"] >= MIN_DANGER_RECALL, danger["danger lines"]
+    assert danger["look-alikes"]["danger reply"] <= MAX_FALSE_DANGER_LOOK_ALIKE
+    assert danger["ordinary turns"]["danger reply"] <= MAX_FALSE_DANGER_ORDINARY
+    assert "## Danger from someone else" in format_report(report)
