@@ -96,8 +96,8 @@ _FEAR = re.compile(r"\b(?:scared|terrified|frightened|freaking out|afraid|panick
                    r"home alone|on my own|alone|help|[0-4] ?am|middle of the night|won'?t"
                    r" leave|won'?t go away|for (?:an|over an|two|three) hours?)\b",
                    re.IGNORECASE)
-# A joke marker right after, or a denial right before: "he never hit me", "she slapped
-# me lol".
+# A joke marker right after, or a denial right before: "she slapped me lol", "i don't
+# think someone is following me".
 _JOKE = re.compile(r"^\W*(?:lol|lmao|haha+|jk|😂|🤣)", re.IGNORECASE)
 _DENIED = re.compile(r"\b(?:(?:do|does|did|wo|would|has|had)n'?t|not|never|no) (?:\w+ )?$",
                      re.IGNORECASE)
