@@ -37,6 +37,10 @@ _FEELING_WORDS = {
 }
 
 
+# The neutral plan's words, which the tuned LLM learnt.
+_ENGAGE = "Respond kindly, show interest, and ask a gentle question."
+
+
 def plan_reply(perception: Perception, *, grieving: bool = False) -> ReplyPlan:
     """Choose the reply's emotion and intent from what the user feels. `grieving`: the
     conversation told of a death or a loss a few turns ago."""
@@ -46,10 +50,10 @@ def plan_reply(perception: Perception, *, grieving: bool = False) -> ReplyPlan:
     if grieving and felt not in NEGATIVE_EMOTIONS:
         # "he taught me to fish", the day after he died, reads as neutral or even happy:
         # a memory to hold gently, not news to match with a grin or a gasp. (The words
-        # are the neutral plan's, which the tuned LLM learnt; the sticker comforts.)
+        # are the neutral plan's; the sticker comforts.)
         return ReplyPlan(
             felt, Emotion.neutral, "comfort",
-            "Respond kindly, show interest, and ask a gentle question.",
+            _ENGAGE,
             "a gentle warm hug, caring and remembering together",
             (Emotion.happiness, Emotion.neutral),
         )
@@ -71,7 +75,7 @@ def plan_reply(perception: Perception, *, grieving: bool = False) -> ReplyPlan:
     if felt == Emotion.neutral:
         return ReplyPlan(
             felt, Emotion.neutral, "engage",
-            "Respond kindly, show interest, and ask a gentle question.",
+            _ENGAGE,
             "friendly and attentive, listening with interest",
             (Emotion.neutral, Emotion.happiness),
         )

@@ -32,6 +32,7 @@ KINDS = ("self_harm", "harm_others")
 DANGER = "danger"
 # What follows the danger reply, by the answer to its "are you safe right now?".
 FOLLOW_UPS = ("danger_safe", "danger_unsafe", "danger_unclear")
+OPTIONAL_KINDS = (DANGER, *FOLLOW_UPS)  # a file may leave these out
 # The check-in question, by whom the risk is about ("self" or "others").
 CHECK_IN_KINDS = {"self": "check_in_self", "others": "check_in_others"}
 
@@ -68,10 +69,10 @@ class CrisisResources:
         english, default = resources.templates.get(DEFAULT_LANGUAGE), resources.countries.get(
             "default")
         if english is not None and default is not None and not all(
-                english.get(kind) for kind in (DANGER, *FOLLOW_UPS)):
+                english.get(kind) for kind in OPTIONAL_KINDS):
             # A file written before the danger reply existed: the bundled one's words.
             bundled = json.loads(DEFAULT_RESOURCES.read_text(encoding="utf-8"))
-            for kind in (DANGER, *FOLLOW_UPS):
+            for kind in OPTIONAL_KINDS:
                 english.setdefault(kind, bundled["templates"][DEFAULT_LANGUAGE][kind])
             default.setdefault(DANGER, bundled["countries"]["default"][DANGER])
         resources.validate(path)
@@ -83,14 +84,8 @@ class CrisisResources:
         if DEFAULT_LANGUAGE not in self.templates:
             raise ValueError(f"{source}: templates needs '{DEFAULT_LANGUAGE}'")
         for lang, kinds in self.templates.items():
-            for kind in KINDS:
-                template = kinds.get(kind, "")
-                if "{resources}" not in template or "{emergency}" not in template:
-                    raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
-                                     "and {emergency}")
-        for lang, kinds in self.templates.items():
-            for kind in (DANGER, *FOLLOW_UPS):
-                template = kinds.get(kind)
+            for kind in (*KINDS, *OPTIONAL_KINDS):
+                template = kinds.get(kind, "" if kind in KINDS else None)
                 if template is not None and ("{resources}" not in template
                                              or "{emergency}" not in template):
                     raise ValueError(f"{source}: template {lang}/{kind} needs {{resources}} "
@@ -107,7 +102,7 @@ class CrisisResources:
 
     def reply(self, kind: str, language: str | None = None, country: str | None = None) -> str:
         """The crisis reply for `kind` ("self_harm", "harm_others" or "danger")."""
-        if kind not in (*KINDS, DANGER, *FOLLOW_UPS):
+        if kind not in (*KINDS, *OPTIONAL_KINDS):
             raise ValueError(f"unknown crisis kind {kind!r}")
         lang = normalise_language(language)
         if not self.templates.get(lang, {}).get(kind):
